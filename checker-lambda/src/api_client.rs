@@ -1,0 +1,111 @@
+//! The checker's side of the internal API: signed requests for the work plan (cached by ETag)
+//! and for fast-path reports.
+
+use crate::plan::{sign, CheckEvent, FastPathReport, WorkPlan, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::run::{BoxError, FastPath, PlanSource};
+use reqwest::StatusCode;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub const PLAN_PATH: &str = "/internal/v1/plan";
+pub const RESULTS_PATH: &str = "/internal/v1/results";
+
+pub struct ApiClient {
+    base_url: String,
+    secret: String,
+    http: reqwest::Client,
+    /// Last plan per (region, shard, shards) with its ETag: an unchanged plan costs a 304.
+    plans: Mutex<HashMap<String, (String, WorkPlan)>>,
+}
+
+impl ApiClient {
+    pub fn new(base_url: &str, secret: &str) -> Result<Self, BoxError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("statuspage-checker/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            secret: secret.to_owned(),
+            http,
+            plans: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn signed(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+    ) -> reqwest::RequestBuilder {
+        let now = chrono::Utc::now().timestamp();
+        let signature = sign(&self.secret, now, method.as_str(), path_and_query, &body);
+        self.http
+            .request(method, format!("{}{path_and_query}", self.base_url))
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+    }
+}
+
+impl PlanSource for ApiClient {
+    async fn work_plan(&self, event: &CheckEvent) -> Result<WorkPlan, BoxError> {
+        let path = format!(
+            "{PLAN_PATH}?region={}&shard={}&shards={}",
+            event.region, event.shard, event.shards
+        );
+        let cached_etag = self
+            .plans
+            .lock()
+            .expect("plan cache lock")
+            .get(&path)
+            .map(|(etag, _)| etag.clone());
+        let mut request = self.signed(reqwest::Method::GET, &path, Vec::new());
+        if let Some(etag) = &cached_etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let response = request.send().await?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            if let Some((_, plan)) = self.plans.lock().expect("plan cache lock").get(&path) {
+                return Ok(plan.clone());
+            }
+            return Err("plan answered 304 but none is cached".into());
+        }
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("plan request answered {status}: {body}").into());
+        }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let plan: WorkPlan = response.json().await?;
+        if let Some(etag) = etag {
+            self.plans
+                .lock()
+                .expect("plan cache lock")
+                .insert(path, (etag, plan.clone()));
+        }
+        Ok(plan)
+    }
+}
+
+impl FastPath for ApiClient {
+    async fn report(&self, report: &FastPathReport) -> Result<(), BoxError> {
+        let body = serde_json::to_vec(report)?;
+        let response = self
+            .signed(reqwest::Method::POST, RESULTS_PATH, body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("results report answered {status}: {body}").into());
+        }
+        Ok(())
+    }
+}

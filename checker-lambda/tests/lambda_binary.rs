@@ -1,0 +1,259 @@
+//! The real `checker-lambda` binary against a Lambda Runtime API on loopback (test side: `next`,
+//! `response`, `error`), a signed plan endpoint and a real ClickHouse.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use checker::plan::{self, PlannedCheck, WorkPlan};
+use checker::run::RunSummary;
+use checker::spec::MonitorSpec;
+use serde_json::{json, Value};
+use statuspage_clickhouse::Analytics;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use uuid::Uuid;
+
+const SECRET: &str = "lambda-test-secret-0123456789";
+
+#[derive(Default)]
+struct Harness {
+    events: Mutex<VecDeque<(String, Value)>>,
+    responses: Mutex<Vec<(String, Value)>>,
+    errors: Mutex<Vec<(String, Value)>>,
+    plan: Mutex<Option<WorkPlan>>,
+    reports: Mutex<Vec<Value>>,
+    unsigned_requests: Mutex<u32>,
+}
+
+async fn next_invocation(State(h): State<Arc<Harness>>) -> impl IntoResponse {
+    // Long-poll like the real Runtime API: wait until an event is queued.
+    loop {
+        if let Some((id, event)) = h.events.lock().unwrap().pop_front() {
+            let deadline = chrono::Utc::now().timestamp_millis() + 60_000;
+            let mut headers = HeaderMap::new();
+            headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+            headers.insert(
+                "lambda-runtime-deadline-ms",
+                deadline.to_string().parse().unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:eu-west-1:000000000000:function:statuspage-checker"
+                    .parse()
+                    .unwrap(),
+            );
+            headers.insert("lambda-runtime-trace-id", "Root=1-0-0".parse().unwrap());
+            return (headers, Json(event));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn invocation_response(
+    State(h): State<Arc<Harness>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    h.responses
+        .lock()
+        .unwrap()
+        .push((id, serde_json::from_slice(&body).unwrap()));
+    StatusCode::ACCEPTED
+}
+
+async fn invocation_error(
+    State(h): State<Arc<Harness>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    h.errors
+        .lock()
+        .unwrap()
+        .push((id, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+    StatusCode::ACCEPTED
+}
+
+fn signed(headers: &HeaderMap, method: &str, uri: &Uri, body: &[u8]) -> bool {
+    let get = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ts: i64 = get(plan::TIMESTAMP_HEADER).parse().unwrap_or_default();
+    let path = uri.path_and_query().unwrap().as_str();
+    plan::verify(
+        SECRET,
+        chrono::Utc::now().timestamp(),
+        ts,
+        method,
+        path,
+        body,
+        &get(plan::SIGNATURE_HEADER),
+    )
+}
+
+async fn work_plan(
+    State(h): State<Arc<Harness>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> axum::response::Response {
+    if !signed(&headers, "GET", &uri, b"") {
+        *h.unsigned_requests.lock().unwrap() += 1;
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    Json(h.plan.lock().unwrap().clone().unwrap()).into_response()
+}
+
+async fn results(
+    State(h): State<Arc<Harness>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    if !signed(&headers, "POST", &uri, &body) {
+        *h.unsigned_requests.lock().unwrap() += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    h.reports
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap());
+    StatusCode::OK
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
+    let clickhouse_url = std::env::var("CLICKHOUSE_URL").expect(
+        "CLICKHOUSE_URL must point at a running ClickHouse: run the tests with `./dev test`",
+    );
+    let database = format!("test_{}", Uuid::new_v4().simple());
+    let analytics = Analytics::new(&clickhouse_url, &database).unwrap();
+    analytics.migrate().await.unwrap();
+
+    let targets = serve(Router::new().route("/ok", get(|| async { "fine" })).route(
+        "/broken",
+        get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "broken") }),
+    ))
+    .await;
+    let harness = Arc::new(Harness::default());
+    let tenant = Uuid::new_v4();
+    let (ok_id, broken_id) = (Uuid::new_v4(), Uuid::new_v4());
+    let check = |id: Uuid, path: &str| PlannedCheck {
+        monitor_id: id,
+        tenant_id: tenant,
+        spec: serde_json::from_value::<MonitorSpec>(
+            json!({ "type": "http", "url": format!("http://{targets}{path}") }),
+        )
+        .unwrap(),
+        last_status: None,
+    };
+    *harness.plan.lock().unwrap() = Some(WorkPlan {
+        region: "eu-west-1".into(),
+        generated_at: chrono::Utc::now(),
+        checks: vec![check(ok_id, "/ok"), check(broken_id, "/broken")],
+    });
+    for id in ["req-1", "req-2"] {
+        harness.events.lock().unwrap().push_back((
+            id.into(),
+            json!({ "region": "eu-west-1", "shard": 0, "shards": 1 }),
+        ));
+    }
+    let runtime = serve(
+        Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(invocation_response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
+            .route("/internal/v1/plan", get(work_plan))
+            .route("/internal/v1/results", post(results))
+            .with_state(harness.clone()),
+    )
+    .await;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_checker-lambda"))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "statuspage-checker")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("CHECKER_API_URL", format!("http://{runtime}"))
+        .env("CHECKER_SECRET", SECRET)
+        .env("CLICKHOUSE_URL", &clickhouse_url)
+        .env("CLICKHOUSE_DATABASE", &database)
+        .env("CHECKER_ALLOW_CIDRS", "127.0.0.0/8")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the checker-lambda binary starts");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while harness.responses.lock().unwrap().len() + harness.errors.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer from the Lambda within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().await.ok();
+
+    assert!(
+        harness.errors.lock().unwrap().is_empty(),
+        "{:?}",
+        harness.errors.lock().unwrap()
+    );
+    assert_eq!(*harness.unsigned_requests.lock().unwrap(), 0);
+    let responses = harness.responses.lock().unwrap().clone();
+    for (id, body) in &responses {
+        let summary: RunSummary = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(
+            (summary.checks, summary.up, summary.down, summary.stored),
+            (2, 1, 1, 2),
+            "{id}: {summary:?}"
+        );
+        assert_eq!(summary.region, "eu-west-1");
+    }
+    // The broken monitor takes the fast path on both runs (the plan says nothing about its last status).
+    let reports = harness.reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|r| r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["monitor_id"] == broken_id.to_string())));
+
+    let rows: Vec<(String, u16, bool, u32)> = analytics
+        .client()
+        .query("SELECT toString(monitor_id), status_code, cold_start, ttfb_us FROM check_results ORDER BY checked_at")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4, "two invocations x two monitors: {rows:?}");
+    assert_eq!(
+        rows.iter().filter(|r| r.2).count(),
+        2,
+        "only the first invocation is a cold start"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.0 == ok_id.to_string() && r.1 == 200 && r.3 > 0));
+    assert!(rows
+        .iter()
+        .any(|r| r.0 == broken_id.to_string() && r.1 == 500));
+    analytics.drop_database().await.unwrap();
+}

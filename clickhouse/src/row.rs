@@ -1,0 +1,41 @@
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `status` values of the `Enum8` column.
+pub const STATUS_UP: i8 = 1;
+pub const STATUS_DEGRADED: i8 = 2;
+pub const STATUS_DOWN: i8 = 3;
+
+/// One check attempt from one region, exactly as stored in `check_results`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct CheckRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub tenant_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub monitor_id: Uuid,
+    pub region: String,
+    /// Microseconds since the Unix epoch (UTC).
+    pub checked_at: i64,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub run_id: Uuid,
+    pub attempt: u8,
+    pub status: i8,
+    pub status_code: u16,
+    pub dns_us: u32,
+    pub tcp_connect_us: u32,
+    pub tls_handshake_us: u32,
+    pub ttfb_us: u32,
+    pub transfer_us: u32,
+    pub total_us: u32,
+    pub resolved_ip: String,
+    pub http_version: String,
+    pub tls_version: String,
+    pub tls_cipher: String,
+    /// Seconds since the Unix epoch.
+    pub cert_expires_at: Option<u32>,
+    pub response_bytes: u64,
+    pub redirects: u8,
+    pub cold_start: bool,
+    pub error: String,
+}

@@ -1,0 +1,260 @@
+//! Pages and the server functions they call.
+
+use crate::views::{AdminView, HomeView, StatusView};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+/// The HTML document around the app (server side).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <style>{STYLE}</style>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+const STYLE: &str = include_str!("../style/main.css");
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Router>
+            <main>
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <section class="card"><h1>"404: nothing here"</h1><p><a href="/">"Back to the start"</a></p></section>
+    }
+}
+
+/// The landing page on the platform's own host, a tenant's status page on its subdomain.
+#[server(prefix = "/rpc", endpoint = "home")]
+pub async fn load_home() -> Result<HomeView, ServerFnError> {
+    crate::server::pages::home_view().await
+}
+
+#[component]
+fn HomePage() -> impl IntoView {
+    // Bumped by a timer in the browser so the page follows the checks without a reload.
+    let refresh = RwSignal::new(0u32);
+    let home = Resource::new(move || refresh.get(), |_| load_home());
+    Effect::new(move |_| {
+        set_interval(
+            move || refresh.update(|n| *n += 1),
+            std::time::Duration::from_secs(15),
+        );
+    });
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match home.await {
+                    Ok(HomeView::Landing { base_domain }) => view! { <Landing base_domain/> }.into_any(),
+                    Ok(HomeView::Status(status)) => view! { <StatusPage status/> }.into_any(),
+                    Err(e) => view! { <section class="card"><h1>"Status unavailable"</h1><p>{e.to_string()}</p></section> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Landing(base_domain: String) -> impl IntoView {
+    view! {
+        <Title text="Statuspage: honest status pages"/>
+        <section class="hero">
+            <h1>"Status pages your customers can trust"</h1>
+            <p>"Monitors checked from many regions with DNS, TCP, TLS and time-to-first-byte timings you can audit. "
+               "Claim " <code>{format!("yourname.{base_domain}")}</code> " and publish in minutes."</p>
+            <p><a class="button" href="/login">"Sign in"</a></p>
+        </section>
+    }
+}
+
+#[component]
+fn StatusPage(status: StatusView) -> impl IntoView {
+    let StatusView {
+        title,
+        overall,
+        headline,
+        generated_at,
+        stale,
+        monitors,
+    } = status;
+    view! {
+        <Title text=title.clone()/>
+        <header class="page-header"><h1>{title}</h1></header>
+        <section class=format!("banner {overall}") data-status=overall.clone()>{headline}</section>
+        {stale.then(|| view! { <p class="warning">"Showing the last known status: live data is briefly unavailable."</p> })}
+        <section class="monitors">
+            {monitors.into_iter().map(|m| {
+                let (name, status) = (m.name.clone(), m.status.clone());
+                view! {
+                <article class="monitor" data-monitor=name data-status=status>
+                    <div class="monitor-head">
+                        <span class=format!("dot {}", m.status)></span>
+                        <h2>{m.name}</h2>
+                        {m.component.map(|c| view! { <span class="component">{c}</span> })}
+                        <span class=format!("status {}", m.status)>{m.status_label}</span>
+                        <span class="uptime" title="uptime over the last 24 hours">{m.uptime_24h}" uptime (24h)"</span>
+                    </div>
+                    <table class="regions">
+                        <thead><tr><th>"Region"</th><th>"Status"</th><th>"Last latency"</th><th>"Checked at"</th></tr></thead>
+                        <tbody>
+                            {m.regions.into_iter().map(|r| {
+                                let region = r.region.clone();
+                                view! {
+                                <tr data-region=region>
+                                    <td>{r.region}</td>
+                                    <td class=format!("status {}", r.status) title=r.error.clone().unwrap_or_default()>{r.status.clone()}</td>
+                                    <td class="latency">{r.latency}</td>
+                                    <td><time datetime=r.checked_at.clone()>{r.checked_at.clone()}</time></td>
+                                </tr>
+                            }}).collect_view()}
+                        </tbody>
+                    </table>
+                </article>
+            }}).collect_view()}
+        </section>
+        <footer class="muted">"Updated " <time datetime=generated_at.clone()>{generated_at.clone()}</time></footer>
+    }
+}
+
+/// Signs in with email and password; on success sets the session cookie and goes to the admin.
+#[server(prefix = "/rpc", endpoint = "login")]
+pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
+    crate::server::pages::login(email, password).await
+}
+
+#[server(prefix = "/rpc", endpoint = "logout")]
+pub async fn logout() -> Result<(), ServerFnError> {
+    crate::server::pages::logout().await
+}
+
+#[component]
+fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    view! {
+        <Title text="Sign in"/>
+        <section class="card narrow">
+            <h1>"Sign in"</h1>
+            <ActionForm action=login>
+                <label>"Email" <input type="email" name="email" required autocomplete="username"/></label>
+                <label>"Password" <input type="password" name="password" required autocomplete="current-password"/></label>
+                <button type="submit">"Sign in"</button>
+            </ActionForm>
+            {move || login.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error">{error_text(&e)}</p> })}
+        </section>
+    }
+}
+
+fn error_text(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[server(prefix = "/rpc", endpoint = "admin")]
+pub async fn load_admin() -> Result<AdminView, ServerFnError> {
+    crate::server::pages::admin_view().await
+}
+
+/// Adds an HTTP monitor from the admin form.
+#[server(prefix = "/rpc", endpoint = "add_monitor")]
+pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError> {
+    crate::server::pages::add_monitor(name, url).await
+}
+
+#[component]
+fn AdminPage() -> impl IntoView {
+    let add = ServerAction::<AddMonitor>::new();
+    let logout = ServerAction::<Logout>::new();
+    let admin = Resource::new(move || add.version().get(), |_| load_admin());
+    view! {
+        <Title text="Admin"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match admin.await {
+                    Ok(view) => view! { <AdminBody view add logout/> }.into_any(),
+                    Err(e) => view! { <section class="card"><p class="error">{error_text(&e)}</p><a href="/login">"Sign in"</a></section> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AdminBody(
+    view: AdminView,
+    add: ServerAction<AddMonitor>,
+    logout: ServerAction<Logout>,
+) -> impl IntoView {
+    let AdminView {
+        tenant_name,
+        tenant_slug,
+        email,
+        status_page_url,
+        monitors,
+    } = view;
+    view! {
+        <header class="page-header">
+            <h1>{tenant_name}" admin"</h1>
+            <p class="muted">"Signed in as " {email} " · tenant " <code>{tenant_slug}</code> " · "
+                <a href=status_page_url.clone()>{status_page_url.clone()}</a></p>
+            <ActionForm action=logout><button type="submit" class="link">"Sign out"</button></ActionForm>
+        </header>
+        <section class="card">
+            <h2>"Monitors"</h2>
+            <table class="regions">
+                <thead><tr><th>"Name"</th><th>"Target"</th><th>"Every"</th><th>"Status"</th><th>"Uptime (24h)"</th></tr></thead>
+                <tbody>
+                    {monitors.into_iter().map(|m| {
+                        let name = m.name.clone();
+                        view! {
+                        <tr data-monitor=name>
+                            <td>{m.name}</td><td><code>{m.target}</code></td><td>{format!("{} s", m.interval_seconds)}</td>
+                            <td class=format!("status {}", m.status)>{m.status_label}</td><td>{m.uptime_24h}</td>
+                        </tr>
+                    }}).collect_view()}
+                </tbody>
+            </table>
+        </section>
+        <section class="card">
+            <h2>"Add an HTTP monitor"</h2>
+            <ActionForm action=add>
+                <label>"Name" <input name="name" required maxlength="100"/></label>
+                <label>"URL" <input name="url" type="url" required placeholder="https://example.com/health"/></label>
+                <button type="submit">"Add monitor"</button>
+            </ActionForm>
+            {move || add.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error">{error_text(&e)}</p> })}
+        </section>
+    }
+}

@@ -1,0 +1,197 @@
+//! `statuspage`: the app server (API + pages + local checker runner) and its admin commands.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use web::server::config::{DatabaseConfig, ServeConfig};
+use web::server::{demo, router, shutdown_signal, spawn_local_runner};
+
+#[derive(Parser)]
+#[command(
+    name = "statuspage",
+    version,
+    about = "Multi-tenant status pages with regional checkers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, status pages and admin UI (and, if enabled, the local checker runner).
+    Serve(ServeConfig),
+    /// Apply pending PostgreSQL and ClickHouse migrations, then exit.
+    Migrate(DatabaseConfig),
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Serve with the demo: local targets, a seeded `demo` tenant and the local checker runner.
+    Demo {
+        #[command(flatten)]
+        serve: ServeConfig,
+        /// Where the demo targets (up, slow, flaky, down) listen.
+        #[arg(long, env = "DEMO_TARGETS_ADDR", default_value = "127.0.0.1:3900")]
+        targets_addr: SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with its owner and an API token; prints JSON with the tenant id and token.
+    Create {
+        #[command(flatten)]
+        databases: DatabaseConfig,
+        /// Subdomain to claim: `<slug>.<base domain>`.
+        #[arg(long)]
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Owner's email address.
+        #[arg(long)]
+        email: String,
+        /// Owner's password for the web sign-in (optional; at least 10 characters).
+        #[arg(long, env = "STATUSPAGE_TENANT_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(config) => serve(config, None).await,
+        Command::Migrate(databases) => {
+            connect(&databases).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    databases,
+                    slug,
+                    name,
+                    email,
+                    password,
+                },
+        } => {
+            let (db, _) = connect(&databases).await?;
+            let created = api::tenancy::create_tenant(
+                &db,
+                &api::tenancy::NewTenant {
+                    slug,
+                    name,
+                    email,
+                    password,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                api::error::ApiError::Validation(problems) => anyhow::anyhow!(
+                    "{}",
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                other => other.into(),
+            })?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "tenant_id": created.tenant.id,
+                    "slug": created.tenant.slug,
+                    "name": created.tenant.name,
+                    "user_id": created.user_id,
+                    "api_token": created.api_token,
+                })
+            );
+            Ok(())
+        }
+        Command::Demo {
+            serve: config,
+            targets_addr,
+        } => serve(config, Some(targets_addr)).await,
+    }
+}
+
+async fn connect(
+    databases: &DatabaseConfig,
+) -> anyhow::Result<(sqlx::PgPool, statuspage_clickhouse::Analytics)> {
+    let db = api::connect_db(&databases.database_url).await?;
+    let analytics = statuspage_clickhouse::Analytics::new(
+        &databases.clickhouse_url,
+        &databases.clickhouse_database,
+    )
+    .context("CLICKHOUSE_DATABASE")?;
+    analytics
+        .migrate()
+        .await
+        .with_context(|| format!("ClickHouse at CLICKHOUSE_URL={}", databases.clickhouse_url))?;
+    Ok((db, analytics))
+}
+
+async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> anyhow::Result<()> {
+    if demo_targets.is_some() {
+        config.local_runner = true;
+    }
+    config.validate()?;
+    let (db, analytics) = connect(&config.databases).await?;
+    let app = api::AppState::new(db, analytics, config.api_config());
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("listening on STATUSPAGE_ADDR={}", config.addr))?;
+    let addr = listener.local_addr()?;
+
+    let mut background = Vec::new();
+    if let Some(targets_addr) = demo_targets {
+        let (targets, task) = demo::serve_targets(targets_addr).await?;
+        background.push(task);
+        demo::seed(&app, targets).await?;
+    }
+    if config.local_runner {
+        background.push(spawn_local_runner(
+            &app,
+            addr,
+            config.regions.clone(),
+            config.checker_interval(),
+            config.guard()?,
+        )?);
+        tracing::info!(regions = ?config.regions, interval_secs = config.checker_interval_secs, "local checker runner started");
+    }
+
+    let port = addr.port();
+    let base = &config.base_domain;
+    tracing::info!(%addr, "app server listening");
+    if demo_targets.is_some() {
+        println!();
+        println!("  Status page : http://{}.{base}:{port}/", demo::DEMO_SLUG);
+        println!(
+            "  Admin       : http://{base}:{port}/login  ({} / {})",
+            demo::DEMO_EMAIL,
+            demo::DEMO_PASSWORD
+        );
+        println!("  API         : http://{base}:{port}/api/v1/health");
+        println!("  Ctrl-C stops everything.");
+        println!();
+    }
+    let app_router = router(app, &config.site_root, config.secure_cookies, Some(port));
+    axum::serve(listener, app_router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("app server")?;
+    for task in background {
+        task.abort();
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! What pages show, already formatted: shared by the server and the browser bundle.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HomeView {
+    /// The platform's own landing page.
+    Landing { base_domain: String },
+    /// A tenant's status page.
+    Status(StatusView),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub title: String,
+    /// `up`, `degraded`, `down` or `unknown`: also the CSS class.
+    pub overall: String,
+    pub headline: String,
+    /// ISO 8601 (UTC).
+    pub generated_at: String,
+    pub stale: bool,
+    pub monitors: Vec<MonitorView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorView {
+    pub name: String,
+    pub component: Option<String>,
+    pub status: String,
+    pub status_label: String,
+    pub uptime_24h: String,
+    pub regions: Vec<RegionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionView {
+    pub region: String,
+    pub status: String,
+    pub latency: String,
+    pub checked_at: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminView {
+    pub tenant_name: String,
+    pub tenant_slug: String,
+    pub email: String,
+    pub status_page_url: String,
+    pub monitors: Vec<AdminMonitor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminMonitor {
+    pub name: String,
+    pub target: String,
+    pub interval_seconds: i32,
+    pub status: String,
+    pub status_label: String,
+    pub uptime_24h: String,
+}
+
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "up" => "Operational",
+        "degraded" => "Degraded",
+        "down" => "Down",
+        _ => "No data yet",
+    }
+}
+
+pub fn headline(overall: &str) -> &'static str {
+    match overall {
+        "up" => "All systems operational",
+        "degraded" => "Some systems degraded",
+        "down" => "Major outage",
+        _ => "Waiting for the first checks",
+    }
+}

@@ -1,0 +1,289 @@
+//! The first slice end to end, against real PostgreSQL and ClickHouse: a tenant and its monitors
+//! created over the API, probed by the checker from three regions through the signed internal API,
+//! stored in ClickHouse, and shown on the tenant's status page routed by `Host`.
+
+use api::{ApiConfig, AppState};
+use checker::api_client::ApiClient;
+use checker::guard::SsrfGuard;
+use checker::plan::CheckEvent;
+use checker::probe::Prober;
+use checker::run::{run_checks, RunOptions};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use statuspage_clickhouse::Analytics;
+use std::net::SocketAddr;
+use uuid::Uuid;
+
+const SECRET: &str = "slice-test-secret-0123456789";
+const REGIONS: [&str; 3] = ["test-eu", "test-us", "test-ap"];
+
+struct Platform {
+    addr: SocketAddr,
+    targets: SocketAddr,
+    analytics: Analytics,
+    http: reqwest::Client,
+}
+
+impl Platform {
+    async fn start(pool: PgPool) -> Self {
+        let url = std::env::var("CLICKHOUSE_URL").expect(
+            "CLICKHOUSE_URL must point at a running ClickHouse: run the tests with `./dev test`",
+        );
+        let analytics = Analytics::new(&url, &format!("test_{}", Uuid::new_v4().simple())).unwrap();
+        analytics.migrate().await.unwrap();
+        let app = AppState::new(
+            pool,
+            analytics.clone(),
+            ApiConfig {
+                base_domain: "localhost".into(),
+                checker_secret: SECRET.into(),
+                regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+                open_signup: true,
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = web::server::router(app, "target/site", false, Some(addr.port()));
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let (targets, _) = web::server::demo::serve_targets("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        Self {
+            addr,
+            targets,
+            analytics,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn page(&self, host: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(self.url("/"))
+            .header("host", format!("{host}:{}", self.addr.port()))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn create_tenant(&self, slug: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/api/v1/tenants"))
+            .json(&json!({ "slug": slug, "name": format!("{slug} Inc"), "email": format!("owner@{slug}.example"), "password": "correct horse battery" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["tenant"]["id"].as_str().is_some());
+        body["api_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn create_monitor(&self, token: &str, name: &str, path: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url("/api/v1/monitors"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name, "type": "http", "url": format!("http://{}{path}", self.targets) }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    async fn run_checkers(&self) {
+        let api = ApiClient::new(&self.url(""), SECRET).unwrap();
+        let prober = Prober::new(SsrfGuard::new(
+            SsrfGuard::parse_allowlist("127.0.0.0/8").unwrap(),
+        ));
+        for region in REGIONS {
+            let event = CheckEvent {
+                region: region.into(),
+                shard: 0,
+                shards: 1,
+            };
+            let run_id = Uuid::new_v4();
+            let summary = run_checks(
+                &event,
+                &prober,
+                &api,
+                &self.analytics,
+                &api,
+                &RunOptions::new(run_id, run_id.to_string()),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                (summary.checks, summary.up, summary.down),
+                (2, 1, 1),
+                "{summary:?}"
+            );
+            assert!(summary.errors.is_empty(), "{summary:?}");
+            assert_eq!(
+                summary.reported, 2,
+                "first run reports both as state changes"
+            );
+        }
+    }
+}
+
+/// The monitor's `<article>` on the status page.
+fn monitor_block<'a>(html: &'a str, name: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-monitor=\"{name}\""))
+        .unwrap_or_else(|| panic!("{name} missing in {html}"));
+    let end = html[start..].find("</article>").map(|e| start + e).unwrap();
+    &html[start..end]
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool: PgPool) {
+    let platform = Platform::start(pool).await;
+    let token = platform.create_tenant("acme").await;
+    platform.create_monitor(&token, "Homepage", "/up").await;
+    platform.create_monitor(&token, "Billing", "/down").await;
+
+    // Before any check: listed, honestly without data.
+    let (status, html) = platform.page("acme.localhost").await;
+    assert_eq!(status, 200);
+    assert!(monitor_block(&html, "Homepage").contains("No data yet"));
+
+    platform.run_checkers().await;
+
+    // Every attempt from every region is in ClickHouse with real phase timings.
+    let rows: Vec<(String, String, u32, u32, u16)> = platform
+        .analytics
+        .client()
+        .query("SELECT region, toString(status), tcp_connect_us, ttfb_us, status_code FROM check_results ORDER BY region, status")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 6);
+    for region in REGIONS {
+        let of_region: Vec<_> = rows.iter().filter(|r| r.0 == region).collect();
+        assert_eq!(of_region.len(), 2);
+        assert!(of_region.iter().any(|r| r.1 == "up" && r.4 == 200));
+        assert!(of_region.iter().any(|r| r.1 == "down" && r.4 == 503));
+        assert!(
+            of_region.iter().all(|r| r.2 > 0 && r.3 > 0),
+            "connect and ttfb measured: {of_region:?}"
+        );
+    }
+
+    let (status, html) = platform.page("ACME.localhost").await;
+    assert_eq!(status, 200);
+    let up = monitor_block(&html, "Homepage");
+    assert!(up.contains("data-status=\"up\""), "{up}");
+    assert!(up.contains("Operational"));
+    assert!(up.contains("100%"), "24h uptime of the up monitor: {up}");
+    let down = monitor_block(&html, "Billing");
+    assert!(down.contains("data-status=\"down\""), "{down}");
+    assert!(
+        down.contains("0.00%"),
+        "24h uptime of the down monitor: {down}"
+    );
+    for region in REGIONS {
+        assert!(
+            up.contains(&format!("data-region=\"{region}\"")),
+            "{region} row in {up}"
+        );
+        assert!(down.contains(&format!("data-region=\"{region}\"")));
+    }
+    assert!(up.contains(" ms</td>"), "last latency per region: {up}");
+    assert!(html.contains("Major outage") || html.contains("Some systems degraded"));
+
+    // The same data over the public API.
+    let snapshot: Value = platform
+        .http
+        .get(platform.url("/api/v1/public/status/acme"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(snapshot["monitors"].as_array().unwrap().len(), 2);
+
+    platform.analytics.drop_database().await.unwrap();
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn hosts_route_to_landing_status_page_or_404(pool: PgPool) {
+    let platform = Platform::start(pool).await;
+    platform.create_tenant("acme").await;
+
+    let (status, html) = platform.page("localhost").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Sign in") && html.contains("href=\"/login\""),
+        "landing page: {html}"
+    );
+
+    let (status, html) = platform.page("nobody.localhost").await;
+    assert_eq!(status, 404);
+    assert!(
+        html.contains("no status page at nobody.localhost"),
+        "{html}"
+    );
+
+    let (status, html) = platform.page("<script>.localhost").await;
+    assert_eq!(status, 404);
+    assert!(!html.contains("<script>"), "host is escaped: {html}");
+
+    let (status, _) = platform.page("acme.localhost").await;
+    assert_eq!(status, 200);
+
+    let response = platform
+        .http
+        .get(platform.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    platform.analytics.drop_database().await.unwrap();
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn internal_endpoints_require_a_valid_signature(pool: PgPool) {
+    let platform = Platform::start(pool).await;
+    let plan_url = platform.url("/internal/v1/plan?region=test-eu&shard=0&shards=1");
+    let unsigned = platform.http.get(&plan_url).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(
+        unsigned.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    let wrong = ApiClient::new(&platform.url(""), "not-the-secret-at-all").unwrap();
+    let event = CheckEvent {
+        region: "test-eu".into(),
+        shard: 0,
+        shards: 1,
+    };
+    use checker::run::PlanSource;
+    assert!(wrong.work_plan(&event).await.is_err());
+
+    let right = ApiClient::new(&platform.url(""), SECRET).unwrap();
+    let plan = right.work_plan(&event).await.unwrap();
+    assert!(plan.checks.is_empty());
+    let unknown = CheckEvent {
+        region: "mars-1".into(),
+        shard: 0,
+        shards: 1,
+    };
+    assert!(
+        right.work_plan(&unknown).await.is_err(),
+        "unknown regions are refused"
+    );
+    platform.analytics.drop_database().await.unwrap();
+}
