@@ -527,3 +527,22 @@ ensure_chromium() {
     _sp_apt_install chromium || return 1
     [ -x /usr/bin/chromium ] || { _sp_err "chromium installed but /usr/bin/chromium is missing"; return 1; }
 }
+
+# ensure_playwright: node + playwright-core (driving Debian's Chromium; it never downloads a browser),
+# installed once into $STATUSPAGE_CACHE/node; exports STATUSPAGE_NODE_MODULES.
+ensure_playwright() {
+    local dir="$STATUSPAGE_CACHE/node"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        _sp_apt_install nodejs npm || return 1
+    fi
+    if [ ! -f "$dir/node_modules/playwright-core/package.json" ]; then
+        sp_log "installing playwright-core into $dir"
+        mkdir -p "$dir"
+        [ -f "$dir/package.json" ] || printf '{"private":true}\n' > "$dir/package.json"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error playwright-core@1 >&2) || {
+            _sp_err "npm install playwright-core failed"
+            return 1
+        }
+    fi
+    export STATUSPAGE_NODE_MODULES="$dir/node_modules"
+}

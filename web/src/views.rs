@@ -69,11 +69,13 @@ pub fn status_label(status: &str) -> &'static str {
     }
 }
 
-pub fn headline(overall: &str) -> &'static str {
+/// The banner: a single monitor down is a partial outage, all of them a major one.
+pub fn headline(overall: &str, all_down: bool) -> &'static str {
     match overall {
         "up" => "All systems operational",
-        "degraded" => "Some systems degraded",
-        "down" => "Major outage",
+        "degraded" => "Degraded performance",
+        "down" if all_down => "Major outage",
+        "down" => "Partial outage",
         _ => "Waiting for the first checks",
     }
 }

@@ -6,6 +6,7 @@ use api::auth::{SessionUser, SESSION_COOKIE, SESSION_DAYS};
 use api::checkers::status_str;
 use api::error::ApiError;
 use api::status::StatusSnapshot;
+use checker::probe::CheckStatus;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use chrono::{DateTime, SecondsFormat, Utc};
 use leptos::prelude::*;
@@ -65,9 +66,11 @@ pub fn status_view(snapshot: &StatusSnapshot) -> StatusView {
         .map(status_str)
         .unwrap_or("unknown")
         .to_owned();
+    let statuses: Vec<_> = snapshot.monitors.iter().filter_map(|m| m.status).collect();
+    let all_down = !statuses.is_empty() && statuses.iter().all(|s| *s == CheckStatus::Down);
     StatusView {
         title: snapshot.title.clone(),
-        headline: views::headline(&overall).to_owned(),
+        headline: views::headline(&overall, all_down).to_owned(),
         overall,
         generated_at: iso(snapshot.generated_at),
         stale: snapshot.stale,
@@ -159,7 +162,10 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
     let (secret, _tenant) = api::auth::login(&state.app.db, &email, &password)
         .await
         .map_err(|e| match e {
-            ApiError::Unauthorized(why) => ServerFnError::new(why),
+            ApiError::Unauthorized(why) => {
+                set_status(StatusCode::UNAUTHORIZED);
+                ServerFnError::new(why)
+            }
             other => internal(other),
         })?;
     set_cookie(&secret, SESSION_DAYS * 86_400, state.secure_cookies)?;
