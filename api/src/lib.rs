@@ -42,6 +42,8 @@ pub struct AppState {
     pub analytics: Analytics,
     pub config: Arc<ApiConfig>,
     pub status: status::StatusCache,
+    /// Tenants seen by slug, so status pages resolve while PostgreSQL is unreachable.
+    known_tenants: Arc<std::sync::RwLock<std::collections::HashMap<String, tenancy::Tenant>>>,
 }
 
 impl AppState {
@@ -51,14 +53,33 @@ impl AppState {
             analytics,
             config: Arc::new(config),
             status: status::StatusCache::new(Duration::from_secs(10)),
+            known_tenants: Arc::default(),
         }
     }
 
-    /// The tenant a `Host` header names through its subdomain, if it exists.
-    pub async fn tenant_for_host(&self, host: &str) -> ApiResult<Option<tenancy::Tenant>> {
-        match tenants::resolve_host(host, &self.config.base_domain) {
-            tenants::Site::Tenant(slug) => tenancy::tenant_by_slug(&self.db, &slug).await,
-            _ => Ok(None),
+    /// The tenant with this slug; when PostgreSQL fails, the last one seen (pages stay up).
+    pub async fn tenant_by_slug(&self, slug: &str) -> ApiResult<Option<tenancy::Tenant>> {
+        match tenancy::tenant_by_slug(&self.db, slug).await {
+            Ok(found) => {
+                let mut known = self.known_tenants.write().expect("tenant cache lock");
+                match &found {
+                    Some(tenant) => known.insert(slug.to_owned(), tenant.clone()),
+                    None => known.remove(slug),
+                };
+                Ok(found)
+            }
+            Err(e) => match self
+                .known_tenants
+                .read()
+                .expect("tenant cache lock")
+                .get(slug)
+            {
+                Some(tenant) => {
+                    tracing::warn!(tenant = slug, error = %e, "PostgreSQL unreachable; using the last known tenant");
+                    Ok(Some(tenant.clone()))
+                }
+                None => Err(e),
+            },
         }
     }
 }
@@ -200,7 +221,8 @@ async fn public_status(
     State(state): State<AppState>,
     Path(slug): Path<String>,
 ) -> ApiResult<Json<status::StatusSnapshot>> {
-    let tenant = tenancy::tenant_by_slug(&state.db, &slug)
+    let tenant = state
+        .tenant_by_slug(&slug)
         .await?
         .ok_or(ApiError::NotFound("status page"))?;
     let snapshot = state

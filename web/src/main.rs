@@ -66,6 +66,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into()),
         )
+        // stdout is for results (the JSON of `tenant create`, the demo's URLs).
+        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve(config) => serve(config, None).await,

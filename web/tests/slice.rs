@@ -18,6 +18,7 @@ const SECRET: &str = "slice-test-secret-0123456789";
 const REGIONS: [&str; 3] = ["test-eu", "test-us", "test-ap"];
 
 struct Platform {
+    app: AppState,
     addr: SocketAddr,
     targets: SocketAddr,
     analytics: Analytics,
@@ -43,12 +44,13 @@ impl Platform {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = web::server::router(app, "target/site", false, Some(addr.port()));
+        let router = web::server::router(app.clone(), "target/site", false, Some(addr.port()));
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let (targets, _) = web::server::demo::serve_targets("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         Self {
+            app,
             addr,
             targets,
             analytics,
@@ -213,6 +215,15 @@ async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool:
         .await
         .unwrap();
     assert_eq!(snapshot["monitors"].as_array().unwrap().len(), 2);
+
+    // PostgreSQL goes away: the page keeps serving the last good snapshot, and says so.
+    let tenant_id: Uuid = snapshot["tenant"]["id"].as_str().unwrap().parse().unwrap();
+    platform.app.db.close().await;
+    platform.app.status.invalidate(tenant_id);
+    let (status, html) = platform.page("acme.localhost").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(monitor_block(&html, "Homepage").contains("data-status=\"up\""));
+    assert!(html.contains("Showing the last known status"), "{html}");
 
     platform.analytics.drop_database().await.unwrap();
 }

@@ -70,7 +70,7 @@ async fn site_gate(State(app): State<AppState>, request: Request, next: Next) ->
     let host = request_host(&request);
     match tenants::resolve_host(&host, &app.config.base_domain) {
         Site::Platform => next.run(request).await,
-        Site::Tenant(slug) => match api::tenancy::tenant_by_slug(&app.db, &slug).await {
+        Site::Tenant(slug) => match app.tenant_by_slug(&slug).await {
             Ok(Some(_)) => next.run(request).await,
             Ok(None) => not_found_page(&host),
             Err(e) => {

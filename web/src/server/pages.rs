@@ -6,8 +6,8 @@ use api::auth::{SessionUser, SESSION_COOKIE, SESSION_DAYS};
 use api::checkers::status_str;
 use api::error::ApiError;
 use api::status::StatusSnapshot;
-use checker::probe::CheckStatus;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use checker::probe::CheckStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
@@ -111,10 +111,7 @@ pub async fn home_view() -> Result<HomeView, ServerFnError> {
             base_domain: app.config.base_domain.clone(),
         }),
         Site::Tenant(slug) => {
-            let Some(tenant) = api::tenancy::tenant_by_slug(&app.db, &slug)
-                .await
-                .map_err(internal)?
-            else {
+            let Some(tenant) = app.tenant_by_slug(&slug).await.map_err(internal)? else {
                 set_status(StatusCode::NOT_FOUND);
                 return Err(ServerFnError::new("no status page here"));
             };
