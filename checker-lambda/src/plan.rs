@@ -71,6 +71,21 @@ pub const TIMESTAMP_HEADER: &str = "x-checker-timestamp";
 pub const MAX_SKEW_SECS: i64 = 300;
 
 /// HMAC-SHA256 over timestamp, method, path with query, and the body's SHA-256.
+fn request_mac(
+    secret: &str,
+    timestamp: i64,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(format!("{timestamp}\n{method}\n{path_and_query}\n").as_bytes());
+    mac.update(hex::encode(Sha256::digest(body)).as_bytes());
+    mac
+}
+
+/// The signature a checker sends with a request (hex).
 pub fn sign(
     secret: &str,
     timestamp: i64,
@@ -78,11 +93,11 @@ pub fn sign(
     path_and_query: &str,
     body: &[u8],
 ) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("{timestamp}\n{method}\n{path_and_query}\n").as_bytes());
-    mac.update(hex::encode(Sha256::digest(body)).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(
+        request_mac(secret, timestamp, method, path_and_query, body)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Constant-time check of a signature made by [`sign`], within the allowed clock skew.
@@ -101,11 +116,9 @@ pub fn verify(
     let Ok(given) = hex::decode(signature) else {
         return false;
     };
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("{timestamp}\n{method}\n{path_and_query}\n").as_bytes());
-    mac.update(hex::encode(Sha256::digest(body)).as_bytes());
-    mac.verify_slice(&given).is_ok()
+    request_mac(secret, timestamp, method, path_and_query, body)
+        .verify_slice(&given)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -114,70 +127,31 @@ mod tests {
 
     #[test]
     fn signatures_verify_only_for_the_same_request() {
-        let sig = sign("s3cret", 1000, "GET", "/internal/v1/plan?region=a", b"");
-        assert!(verify(
-            "s3cret",
-            1010,
-            1000,
-            "GET",
-            "/internal/v1/plan?region=a",
-            b"",
-            &sig
-        ));
-        assert!(!verify(
-            "other",
-            1010,
-            1000,
-            "GET",
-            "/internal/v1/plan?region=a",
-            b"",
-            &sig
-        ));
-        assert!(!verify(
-            "s3cret",
-            1010,
-            1000,
-            "GET",
-            "/internal/v1/plan?region=b",
-            b"",
-            &sig
-        ));
-        assert!(!verify(
-            "s3cret",
-            1010,
-            1000,
-            "POST",
-            "/internal/v1/plan?region=a",
-            b"",
-            &sig
-        ));
-        assert!(!verify(
-            "s3cret",
-            1010,
-            1000,
-            "GET",
-            "/internal/v1/plan?region=a",
-            b"x",
-            &sig
-        ));
-        assert!(!verify(
-            "s3cret",
-            1000 + MAX_SKEW_SECS + 1,
-            1000,
-            "GET",
-            "/internal/v1/plan?region=a",
-            b"",
-            &sig
-        ));
-        assert!(!verify(
-            "s3cret",
-            1010,
-            1000,
-            "GET",
-            "/internal/v1/plan?region=a",
-            b"",
-            "zz"
-        ));
+        let path = "/internal/v1/plan?region=a";
+        let sig = sign("s3cret", 1000, "GET", path, b"");
+        let ok = |secret: &str, now: i64, method: &str, path: &str, body: &[u8], sig: &str| {
+            verify(secret, now, 1000, method, path, body, sig)
+        };
+        assert!(ok("s3cret", 1010, "GET", path, b"", &sig));
+        assert!(!ok("other", 1010, "GET", path, b"", &sig), "other secret");
+        assert!(
+            !ok(
+                "s3cret",
+                1010,
+                "GET",
+                "/internal/v1/plan?region=b",
+                b"",
+                &sig
+            ),
+            "other query"
+        );
+        assert!(!ok("s3cret", 1010, "POST", path, b"", &sig), "other method");
+        assert!(!ok("s3cret", 1010, "GET", path, b"x", &sig), "other body");
+        assert!(
+            !ok("s3cret", 1000 + MAX_SKEW_SECS + 1, "GET", path, b"", &sig),
+            "too old"
+        );
+        assert!(!ok("s3cret", 1010, "GET", path, b"", "zz"), "not hex");
     }
 
     #[test]
