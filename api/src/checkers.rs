@@ -49,10 +49,26 @@ fn verify_signature(
     }
 }
 
-/// Enabled monitors that run in `region` and fall in the event's shard.
-pub async fn work_plan(db: &PgPool, event: &CheckEvent) -> ApiResult<WorkPlan> {
-    let rows: Vec<(Uuid, Uuid, serde_json::Value, Option<String>)> = sqlx::query_as(
-        "SELECT m.id, m.tenant_id, m.spec, s.status FROM monitors m \
+/// How often the asking checker runs (`tick` query parameter, seconds; Lambda: every minute).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct PlanTick {
+    #[serde(default = "sixty")]
+    pub tick: u32,
+}
+
+fn sixty() -> u32 {
+    60
+}
+
+/// Enabled monitors that run in `region`, fall in the event's shard and are due at `now`.
+pub async fn work_plan(
+    db: &PgPool,
+    event: &CheckEvent,
+    tick_secs: u32,
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<WorkPlan> {
+    let rows: Vec<(Uuid, Uuid, serde_json::Value, i32, Option<String>)> = sqlx::query_as(
+        "SELECT m.id, m.tenant_id, m.spec, m.interval_seconds, s.status FROM monitors m \
          LEFT JOIN monitor_region_state s ON s.monitor_id = m.id AND s.region = $1 \
          WHERE m.enabled AND (cardinality(m.regions) = 0 OR $1 = ANY (m.regions)) \
          ORDER BY m.id",
@@ -61,8 +77,15 @@ pub async fn work_plan(db: &PgPool, event: &CheckEvent) -> ApiResult<WorkPlan> {
     .fetch_all(db)
     .await?;
     let mut checks = Vec::with_capacity(rows.len());
-    for (monitor_id, tenant_id, spec, last_status) in rows {
-        if plan::shard_of(monitor_id, event.shards) != event.shard {
+    for (monitor_id, tenant_id, spec, interval, last_status) in rows {
+        if plan::shard_of(monitor_id, event.shards) != event.shard
+            || !plan::is_due(
+                monitor_id,
+                interval.max(1) as u32,
+                now.timestamp(),
+                tick_secs,
+            )
+        {
             continue;
         }
         let spec = match serde_json::from_value(spec) {
@@ -81,7 +104,7 @@ pub async fn work_plan(db: &PgPool, event: &CheckEvent) -> ApiResult<WorkPlan> {
     }
     Ok(WorkPlan {
         region: event.region.clone(),
-        generated_at: Utc::now(),
+        generated_at: now,
         checks,
     })
 }
@@ -104,6 +127,7 @@ pub async fn plan_handler(
     uri: Uri,
     headers: HeaderMap,
     Query(event): Query<CheckEvent>,
+    Query(tick): Query<PlanTick>,
 ) -> ApiResult<Response> {
     verify_signature(&state, &method, &uri, &headers, b"")?;
     if event.shards == 0 || event.shard >= event.shards {
@@ -118,7 +142,13 @@ pub async fn plan_handler(
             format!("unknown region {:?}", event.region),
         ));
     }
-    let plan = work_plan(&state.db, &event).await?;
+    if !(1..=3600).contains(&tick.tick) {
+        return Err(ApiError::field(
+            "tick",
+            "must be between 1 and 3600 seconds",
+        ));
+    }
+    let plan = work_plan(&state.db, &event, tick.tick, Utc::now()).await?;
     // The ETag covers what the checker acts on, not when the plan was generated.
     let body = serde_json::to_vec(&plan.checks).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));

@@ -15,6 +15,8 @@ pub struct ApiClient {
     base_url: String,
     secret: String,
     http: reqwest::Client,
+    /// Seconds between this checker's runs: the API plans the monitors due in each tick.
+    tick_secs: u32,
     /// Last plan per (region, shard, shards) with its ETag: an unchanged plan costs a 304.
     plans: Mutex<HashMap<String, (String, WorkPlan)>>,
 }
@@ -29,8 +31,15 @@ impl ApiClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             secret: secret.to_owned(),
             http,
+            tick_secs: 60,
             plans: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Runs every `secs` instead of every minute (the local runner).
+    pub fn with_tick(mut self, secs: u32) -> Self {
+        self.tick_secs = secs.max(1);
+        self
     }
 
     fn signed(
@@ -52,8 +61,8 @@ impl ApiClient {
 impl PlanSource for ApiClient {
     async fn work_plan(&self, event: &CheckEvent) -> Result<WorkPlan, BoxError> {
         let path = format!(
-            "{PLAN_PATH}?region={}&shard={}&shards={}",
-            event.region, event.shard, event.shards
+            "{PLAN_PATH}?region={}&shard={}&shards={}&tick={}",
+            event.region, event.shard, event.shards, self.tick_secs
         );
         let cached_etag = self
             .plans

@@ -47,6 +47,18 @@ pub fn shard_of(monitor_id: Uuid, shards: u32) -> u32 {
     n % shards.max(1)
 }
 
+/// Whether a monitor checked every `interval_secs` is due in the run at `now_secs`, for checkers
+/// that run every `tick_secs`. Monitors are spread over the ticks of their interval by id, so a
+/// 5-minute monitor runs in one minute out of five and not all 5-minute monitors in the same one.
+/// Intervals shorter than a tick run every tick.
+pub fn is_due(monitor_id: Uuid, interval_secs: u32, now_secs: i64, tick_secs: u32) -> bool {
+    let tick = i64::from(tick_secs.max(1));
+    let ticks_per_interval = (i64::from(interval_secs) / tick).max(1);
+    let slot = now_secs.div_euclid(tick);
+    let phase = i64::from(shard_of(monitor_id, u32::MAX)) % ticks_per_interval;
+    slot.rem_euclid(ticks_per_interval) == phase
+}
+
 /// Failures and status changes, posted to the API as soon as a run ends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FastPathReport {
@@ -152,6 +164,28 @@ mod tests {
             "too old"
         );
         assert!(!ok("s3cret", 1010, "GET", path, b"", "zz"), "not hex");
+    }
+
+    #[test]
+    fn monitors_are_due_once_per_interval() {
+        for _ in 0..50 {
+            let id = Uuid::new_v4();
+            let due = |interval, tick| {
+                (0..600)
+                    .filter(|t| is_due(id, interval, t * tick as i64, tick))
+                    .count()
+            };
+            assert_eq!(due(300, 60), 120, "every fifth minute");
+            assert_eq!(due(60, 60), 600, "every minute");
+            assert_eq!(due(30, 60), 600, "shorter than a tick: every tick");
+            assert_eq!(due(30, 15), 300, "every other 15 s tick");
+            assert_eq!(due(90, 60), 600, "rounded down to whole ticks");
+        }
+        // Spread: 5-minute monitors do not all land in the same minute.
+        let in_first_minute = (0..1000)
+            .filter(|_| is_due(Uuid::new_v4(), 300, 0, 60))
+            .count();
+        assert!((100..300).contains(&in_first_minute), "{in_first_minute}");
     }
 
     #[test]

@@ -124,7 +124,8 @@ pub fn spawn_local_runner(
     guard: SsrfGuard,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let api = ApiClient::new(&format!("http://{addr}"), &app.config.checker_secret)
-        .map_err(|e| anyhow::anyhow!("checker API client: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("checker API client: {e}"))?
+        .with_tick(interval.as_secs().try_into().unwrap_or(u32::MAX));
     let runner = LocalRunner {
         regions,
         interval,
