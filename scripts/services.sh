@@ -519,6 +519,17 @@ ensure_wasm_bindgen() {
     esac
 }
 
+# ensure_wasm_target: the wasm32 standard library for the browser bundle. rust-toolchain.toml lists
+# it, but rustup only adds a toolchain file's targets when it installs the toolchain itself, so a
+# machine whose 1.95.0 came from elsewhere lacks it.
+ensure_wasm_target() {
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        command -v rustup >/dev/null 2>&1 || { _sp_err "rustup not found (needed to add the wasm32-unknown-unknown target)"; return 1; }
+        sp_log "adding the Rust target wasm32-unknown-unknown (rustup)"
+        rustup target add wasm32-unknown-unknown >&2 || { _sp_err "rustup target add wasm32-unknown-unknown failed"; return 1; }
+    fi
+}
+
 # ensure_chromium: /usr/bin/chromium for browser tests.
 ensure_chromium() {
     if [ -x /usr/bin/chromium ]; then

@@ -128,10 +128,7 @@ fn from_row(row: MonitorRow) -> ApiResult<Monitor> {
 }
 
 fn spec_kind(spec: &MonitorSpec) -> &'static str {
-    match spec {
-        MonitorSpec::Http(_) => "http",
-        MonitorSpec::Tcp(_) => "tcp",
-    }
+    spec.kind()
 }
 
 pub async fn create(

@@ -5,6 +5,8 @@
 //! recorded results; the `checker-lambda` binary wraps `run` in the AWS Lambda runtime.
 
 pub mod api_client;
+pub mod assertions;
+pub mod dns;
 pub mod guard;
 pub mod local;
 pub mod plan;

@@ -14,23 +14,37 @@
 //!
 //! An `Instant` is taken at each boundary, so the phases are disjoint and add up to `total_us`
 //! (less a few microseconds of bookkeeping). The whole check is bounded by the spec's `timeout_ms`.
-//! Redirects are not followed (yet): a 3xx is judged by `expected_status` like any other code.
+//!
+//! If the first allowed address refuses the TCP connection, the next allowed one is tried (the
+//! connect phase then includes the failed tries). With `follow_redirects`, every hop is a fresh
+//! connection whose target passes the guard again; each hop's phases are kept in
+//! [`CheckOutcome::hops`] and the top-level phases are the sums over the hops.
+//!
+//! DNS checks send one UDP query ([`crate::dns`]), asked again over TCP when the answer is
+//! truncated; TLS checks stop after the handshake and judge
+//! the certificate (chain, host name, days to expiry). [`Prober::check_with_retries`] repeats a
+//! down check per the spec's retry policy and returns every attempt.
 
+use crate::assertions::{self, ResponseView, MAX_ASSERTED_BODY};
+use crate::dns;
 use crate::guard::{GuardError, SsrfGuard};
 use crate::spec::{
-    parse_http_url, parse_tcp_host, HttpSpec, HttpTarget, MonitorSpec, TargetHost, TcpSpec,
+    parse_http_url, parse_resolver, parse_tcp_host, DnsRcode, DnsSpec, Header, HttpSpec,
+    HttpTarget, MonitorSpec, TargetHost, TcpSpec, TlsSpec,
 };
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use http::{header, Method, Request, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -112,14 +126,35 @@ impl PhaseTimings {
         .map(|us| u64::from(*us))
         .sum()
     }
+
+    fn add_phases(&mut self, other: &PhaseTimings) {
+        self.dns_us = self.dns_us.saturating_add(other.dns_us);
+        self.tcp_connect_us = self.tcp_connect_us.saturating_add(other.tcp_connect_us);
+        self.tls_handshake_us = self.tls_handshake_us.saturating_add(other.tls_handshake_us);
+        self.ttfb_us = self.ttfb_us.saturating_add(other.ttfb_us);
+        self.transfer_us = self.transfer_us.saturating_add(other.transfer_us);
+    }
+}
+
+/// One request of an HTTP check: the first, then one per redirect followed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HopTimings {
+    pub url: String,
+    pub status_code: Option<u16>,
+    pub resolved_ip: Option<IpAddr>,
+    /// This hop's phases; `total_us` is the hop's wall time.
+    pub timings: PhaseTimings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutcome {
     pub status: CheckStatus,
+    /// For HTTP checks with redirects, each phase summed over the hops; `total_us` is wall time.
     pub timings: PhaseTimings,
+    /// The final response's status code.
     pub status_code: Option<u16>,
-    /// The address connected to; when every address was refused, the first refused one.
+    /// The address connected to (the resolver for DNS checks); when every address was refused,
+    /// the first refused one.
     pub resolved_ip: Option<IpAddr>,
     /// `HTTP/1.1`, `HTTP/2`, ... as the response reported it.
     pub http_version: Option<String>,
@@ -130,10 +165,33 @@ pub struct CheckOutcome {
     /// The leaf certificate's notAfter.
     pub cert_expires_at: Option<DateTime<Utc>>,
     pub response_bytes: u64,
+    /// Redirects followed.
     pub redirects: u8,
+    /// 1 for the first attempt, 2 for the first retry, ...
     pub attempt: u8,
     /// Why the check is `Down` (or `Degraded`); `None` when `Up`.
     pub error: Option<String>,
+    /// When the attempt started.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// HTTP checks: every request made, first to last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<HopTimings>,
+    /// Whole days until the leaf certificate expires (negative once expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_days_left: Option<i64>,
+    /// TLS checks: whether the chain leads to a trusted root and is within its validity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_chain_valid: Option<bool>,
+    /// TLS checks: whether the leaf certificate is valid for the host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_hostname_match: Option<bool>,
+    /// DNS checks: the response code (`NOERROR`, `NXDOMAIN`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_rcode: Option<String>,
+    /// DNS checks: the answers of the asked type, as text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_answers: Vec<String>,
 }
 
 impl CheckOutcome {
@@ -151,6 +209,13 @@ impl CheckOutcome {
             redirects: 0,
             attempt: 1,
             error: None,
+            started_at: Some(Utc::now()),
+            hops: Vec::new(),
+            cert_days_left: None,
+            cert_chain_valid: None,
+            cert_hostname_match: None,
+            dns_rcode: None,
+            dns_answers: Vec::new(),
         }
     }
 }
@@ -201,10 +266,12 @@ pub enum ProbeError {
         host: Option<String>,
         refused: Vec<GuardError>,
     },
-    #[error("tcp connect to {addr} failed: {source}")]
+    #[error("tcp connect to {addr} failed: {source}{}", earlier_failures(.earlier))]
     Connect {
         addr: SocketAddr,
         source: std::io::Error,
+        /// Addresses tried before `addr`, and why they failed.
+        earlier: Vec<(SocketAddr, String)>,
     },
     #[error("tls handshake with {server_name} failed: {source}")]
     Tls {
@@ -217,6 +284,36 @@ pub enum ProbeError {
     Timeout { ms: u32, phase: Phase },
     #[error("expected status {expected}, got {got}")]
     UnexpectedStatus { expected: String, got: u16 },
+    #[error("redirect from {from}: {message}")]
+    Redirect { from: String, message: String },
+    #[error(
+        "stopped after {max} redirects (max_redirects); the last response redirects to {location}"
+    )]
+    TooManyRedirects { max: u8, location: String },
+    /// Failed assertions, each with expected vs actual.
+    #[error("{}", .0.join("; "))]
+    Assertions(Vec<String>),
+    #[error("dns query to {resolver} failed: {message}")]
+    DnsQuery {
+        resolver: SocketAddr,
+        message: String,
+    },
+    #[error("{0}")]
+    DnsAnswer(String),
+    #[error("{0}")]
+    Certificate(String),
+}
+
+fn earlier_failures(earlier: &[(SocketAddr, String)]) -> String {
+    if earlier.is_empty() {
+        return String::new();
+    }
+    let list = earlier
+        .iter()
+        .map(|(addr, e)| format!("{addr}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!(" (also failed: {list})")
 }
 
 fn refused_message(host: Option<&str>, refused: &[GuardError]) -> String {
@@ -231,11 +328,16 @@ fn refused_message(host: Option<&str>, refused: &[GuardError]) -> String {
     }
 }
 
+/// A finished check that is not down: `Some(reason)` makes it degraded.
+type Verdict = Result<Option<String>, ProbeError>;
+
 /// Runs checks. Cheap to share (`Arc<Prober>`); every check opens its own connection.
 #[derive(Clone)]
 pub struct Prober {
     guard: SsrfGuard,
     tls: Arc<rustls::ClientConfig>,
+    verifier: Arc<WebPkiServerVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl fmt::Debug for Prober {
@@ -264,10 +366,14 @@ impl Prober {
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                .build()
+                .expect("the root store has roots and ring supports their algorithms");
+        let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .expect("the ring provider supports the default TLS versions")
-            .with_root_certificates(store)
+            .with_webpki_verifier(verifier.clone())
             .with_no_client_auth();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         // Every check measures a full handshake.
@@ -275,11 +381,39 @@ impl Prober {
         Self {
             guard,
             tls: Arc::new(config),
+            verifier,
+            provider,
         }
     }
 
     pub fn guard(&self) -> &SsrfGuard {
         &self.guard
+    }
+
+    /// Every attempt of `spec`: the first, then a retry after each `Down` one (with the spec's
+    /// backoff, doubled each time) until one is not down or the retries are used up. The last
+    /// element is the check's outcome. Invalid specs are tried once.
+    pub async fn check_with_retries(&self, spec: &MonitorSpec) -> Vec<CheckOutcome> {
+        let policy = spec.retry_policy();
+        let tries = if spec.validate().is_ok() {
+            policy.retries.min(crate::spec::MAX_RETRIES) + 1
+        } else {
+            1
+        };
+        let mut attempts = Vec::with_capacity(usize::from(tries));
+        for n in 1..=tries {
+            if n > 1 {
+                tokio::time::sleep(policy.delay_before(n)).await;
+            }
+            let mut outcome = self.check(spec).await;
+            outcome.attempt = n;
+            let done = outcome.status != CheckStatus::Down;
+            attempts.push(outcome);
+            if done {
+                break;
+            }
+        }
+        attempts
     }
 
     /// One attempt of `spec`. Never fails: problems are a `Down` outcome with `error` set.
@@ -299,6 +433,8 @@ impl Prober {
                     match spec {
                         MonitorSpec::Http(http) => self.check_http(http, &mut attempt).await,
                         MonitorSpec::Tcp(tcp) => self.check_tcp(tcp, &mut attempt).await,
+                        MonitorSpec::Dns(dns) => self.check_dns(dns, &mut attempt).await,
+                        MonitorSpec::Tls(tls) => self.check_tls(tls, &mut attempt).await,
                     }
                 };
                 let timed = tokio::time::timeout(Duration::from_millis(ms.into()), run).await;
@@ -311,41 +447,315 @@ impl Prober {
                 }
             }
         };
-        attempt.finish(result, spec.degraded_above_ms())
+        attempt.finish(result, spec.degraded_above_ms(), spec.down_above_ms())
     }
 
-    async fn check_http(&self, spec: &HttpSpec, attempt: &mut Attempt) -> Result<(), ProbeError> {
-        let target =
-            parse_http_url(&spec.url).map_err(|m| ProbeError::InvalidSpec(format!("url: {m}")))?;
-        let ip = self.resolve(&target.host, target.port, attempt).await?;
-        let stream = connect(SocketAddr::new(ip, target.port), attempt).await?;
-        if target.https {
-            let tls = self
-                .tls_handshake(stream, &target.server_name, attempt)
-                .await?;
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-            exchange(tls, h2, spec, &target, attempt).await
-        } else {
-            exchange(stream, false, spec, &target, attempt).await
+    async fn check_http(&self, spec: &HttpSpec, attempt: &mut Attempt) -> Verdict {
+        let mut url = spec.url.clone();
+        let mut method = spec.method.clone();
+        let mut body = spec.body.clone();
+        let mut headers: Vec<Header> = spec.headers.clone();
+        let first_host = parse_http_url(&url).ok().map(|t| t.host);
+        attempt.tracks_hops = true;
+        loop {
+            attempt.begin_hop(&url);
+            let target =
+                parse_http_url(&url).map_err(|m| ProbeError::InvalidSpec(format!("url: {m}")))?;
+            let ips = self.resolve(&target.host, target.port, attempt).await?;
+            let stream = connect_any(&ips, target.port, attempt).await?;
+            let keep_body = assertions::needs_body(&spec.assertions);
+            let request = RequestParts {
+                method: &method,
+                headers: &headers,
+                body: body.as_deref(),
+            };
+            let response = if target.https {
+                let tls = self
+                    .tls_handshake(stream, &target.server_name, attempt)
+                    .await?;
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                exchange(tls, h2, &request, &target, keep_body, attempt).await?
+            } else {
+                exchange(stream, false, &request, &target, keep_body, attempt).await?
+            };
+            let location = response
+                .headers
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let redirect = matches!(response.code, 301 | 302 | 303 | 307 | 308);
+            if spec.follow_redirects && redirect {
+                if let Some(location) = location {
+                    let next = target
+                        .url
+                        .join(&location)
+                        .map_err(|e| ProbeError::Redirect {
+                            from: url.clone(),
+                            message: format!("Location {location:?} is not a valid URL: {e}"),
+                        })?;
+                    if !matches!(next.scheme(), "http" | "https") {
+                        return Err(ProbeError::Redirect {
+                            from: url.clone(),
+                            message: format!(
+                                "Location {location:?} is not http or https; not followed"
+                            ),
+                        });
+                    }
+                    if attempt.outcome.redirects >= spec.max_redirects {
+                        return Err(ProbeError::TooManyRedirects {
+                            max: spec.max_redirects,
+                            location: next.to_string(),
+                        });
+                    }
+                    // Like browsers and curl: 303 (and 301/302 after POST) continue as GET.
+                    if response.code == 303
+                        || (matches!(response.code, 301 | 302) && method == "POST")
+                    {
+                        if method != "HEAD" {
+                            method = "GET".into();
+                        }
+                        body = None;
+                    }
+                    // Credentials stay with the host they were written for.
+                    let next_target =
+                        parse_http_url(next.as_str()).map_err(|m| ProbeError::Redirect {
+                            from: url.clone(),
+                            message: format!("Location {location:?}: {m}"),
+                        })?;
+                    if Some(&next_target.host) != first_host.as_ref() {
+                        headers.retain(|h| {
+                            !h.name.eq_ignore_ascii_case("authorization")
+                                && !h.name.eq_ignore_ascii_case("cookie")
+                        });
+                    }
+                    attempt.outcome.redirects += 1;
+                    attempt.end_hop();
+                    url = next.to_string();
+                    continue;
+                }
+            }
+
+            if !spec.status_is_expected(response.code) {
+                return Err(ProbeError::UnexpectedStatus {
+                    expected: spec.expected_status_label(),
+                    got: response.code,
+                });
+            }
+            let failures = assertions::evaluate(
+                &spec.assertions,
+                &ResponseView {
+                    headers: &response.headers,
+                    body: &response.body,
+                    body_len: attempt.hop_bytes,
+                },
+            );
+            if !failures.is_empty() {
+                return Err(ProbeError::Assertions(failures));
+            }
+            if let (Some(days), Some(left)) =
+                (spec.cert_expiry_days, attempt.outcome.cert_days_left)
+            {
+                if left < i64::from(days) {
+                    return Ok(Some(expiry_warning(&attempt.outcome, days)));
+                }
+            }
+            return Ok(None);
         }
     }
 
-    async fn check_tcp(&self, spec: &TcpSpec, attempt: &mut Attempt) -> Result<(), ProbeError> {
+    async fn check_tcp(&self, spec: &TcpSpec, attempt: &mut Attempt) -> Verdict {
         let host = parse_tcp_host(&spec.host)
             .map_err(|m| ProbeError::InvalidSpec(format!("host: {m}")))?;
-        let ip = self.resolve(&host, spec.port, attempt).await?;
-        let stream = connect(SocketAddr::new(ip, spec.port), attempt).await?;
+        let ips = self.resolve(&host, spec.port, attempt).await?;
+        let stream = connect_any(&ips, spec.port, attempt).await?;
         drop(stream);
-        Ok(())
+        Ok(None)
     }
 
-    /// Resolves once and picks the first address the guard accepts.
+    async fn check_dns(&self, spec: &DnsSpec, attempt: &mut Attempt) -> Verdict {
+        attempt.phase = Phase::Dns;
+        let resolver = match &spec.resolver {
+            Some(raw) => {
+                let addr = parse_resolver(raw)
+                    .map_err(|m| ProbeError::InvalidSpec(format!("resolver: {m}")))?;
+                attempt.outcome.resolved_ip = Some(addr.ip());
+                self.guard
+                    .check(addr.ip())
+                    .map_err(|e| ProbeError::Refused {
+                        host: None,
+                        refused: vec![e],
+                    })?;
+                addr
+            }
+            // The platform's own resolver, the one every HTTP check uses too.
+            None => dns::system_resolver().ok_or_else(|| {
+                ProbeError::InvalidSpec(
+                    "resolver: none given and no nameserver in /etc/resolv.conf".into(),
+                )
+            })?,
+        };
+        attempt.outcome.resolved_ip = Some(resolver.ip());
+        let qtype = spec.record_type.code();
+        let id = query_id();
+        let query_error = |message: String| ProbeError::DnsQuery { resolver, message };
+        let query =
+            dns::encode_query(id, &spec.host, qtype).map_err(|e| query_error(e.to_string()))?;
+        let bind: SocketAddr = if resolver.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|e| query_error(format!("cannot open a UDP socket: {e}")))?;
+        socket
+            .connect(resolver)
+            .await
+            .map_err(|e| query_error(e.to_string()))?;
+        // The clock starts at the send, like dig's query time.
+        attempt.lap();
+        socket
+            .send(&query)
+            .await
+            .map_err(|e| query_error(e.to_string()))?;
+        let mut buf = vec![0u8; 4096];
+        let response = loop {
+            let n = socket
+                .recv(&mut buf)
+                .await
+                .map_err(|e| query_error(e.to_string()))?;
+            match dns::decode_response(&buf[..n], id, qtype) {
+                Err(dns::DnsError::WrongId { .. }) => continue,
+                Err(e) => return Err(query_error(e.to_string())),
+                Ok(r) => break r,
+            }
+        };
+        // A truncated answer is asked again over TCP (RFC 7766), within the same timeout.
+        let response = if response.truncated {
+            dns_over_tcp(resolver, &query, id, qtype)
+                .await
+                .map_err(|e| query_error(format!("truncated over UDP, then over TCP: {e}")))?
+        } else {
+            response
+        };
+        attempt.outcome.timings.dns_us = attempt.lap();
+        let rcode = DnsRcode::name_of(response.rcode);
+        attempt.outcome.dns_rcode = Some(rcode.clone());
+        attempt.outcome.dns_answers = response.answers.clone();
+        if response.rcode != spec.expected_rcode.code() {
+            return Err(ProbeError::DnsAnswer(format!(
+                "{} {}: expected rcode {}, got {rcode}",
+                spec.record_type.as_str(),
+                spec.host,
+                DnsRcode::name_of(spec.expected_rcode.code())
+            )));
+        }
+        let missing: Vec<&String> = spec
+            .expected_answers
+            .iter()
+            .filter(|want| {
+                !response
+                    .answers
+                    .iter()
+                    .any(|got| dns::answer_matches(spec.record_type, want, got))
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(ProbeError::DnsAnswer(format!(
+                "{} {}: expected answers {:?}, missing {:?}, got {:?}{}",
+                spec.record_type.as_str(),
+                spec.host,
+                spec.expected_answers,
+                missing,
+                response.answers,
+                if response.truncated {
+                    " (response truncated even over TCP)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(None)
+    }
+
+    async fn check_tls(&self, spec: &TlsSpec, attempt: &mut Attempt) -> Verdict {
+        let host = parse_tcp_host(&spec.host)
+            .map_err(|m| ProbeError::InvalidSpec(format!("host: {m}")))?;
+        let ips = self.resolve(&host, spec.port, attempt).await?;
+        let stream = connect_any(&ips, spec.port, attempt).await?;
+        attempt.phase = Phase::TlsHandshake;
+        let server_name = spec
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let name = ServerName::try_from(server_name.clone()).map_err(|e| {
+            ProbeError::InvalidSpec(format!(
+                "host: {server_name:?} cannot be a TLS server name: {e}"
+            ))
+        })?;
+        let recorder = Arc::new(RecordingVerifier {
+            inner: self.verifier.clone(),
+            result: Mutex::new(None),
+        });
+        let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("the ring provider supports the default TLS versions")
+            .dangerous()
+            .with_custom_certificate_verifier(recorder.clone())
+            .with_no_client_auth();
+        config.resumption = rustls::client::Resumption::disabled();
+        let tls = TlsConnector::from(Arc::new(config))
+            .connect(name, stream)
+            .await
+            .map_err(|source| ProbeError::Tls {
+                server_name: server_name.clone(),
+                source,
+            })?;
+        attempt.outcome.timings.tls_handshake_us = attempt.lap();
+        attempt.record_session(tls.get_ref().1);
+        drop(tls);
+        let (chain, hostname) = recorder
+            .result
+            .lock()
+            .expect("verifier lock")
+            .take()
+            .unwrap_or((Err("no certificate was presented".into()), None));
+        attempt.outcome.cert_chain_valid = Some(chain.is_ok());
+        attempt.outcome.cert_hostname_match = hostname.as_ref().map(|h| h.is_ok());
+        let mut problems = Vec::new();
+        if let Err(e) = &chain {
+            problems.push(format!("certificate chain is not valid: {e}"));
+        }
+        if let Some(Err(e)) = &hostname {
+            problems.push(format!("certificate is not valid for {server_name}: {e}"));
+        }
+        if let Some(left) = attempt.outcome.cert_days_left {
+            if left < 0 && chain.is_ok() {
+                problems.push(format!("certificate expired {} days ago", -left));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ProbeError::Certificate(problems.join("; ")));
+        }
+        if let Some(left) = attempt.outcome.cert_days_left {
+            if left < i64::from(spec.expiry_warning_days) {
+                return Ok(Some(expiry_warning(
+                    &attempt.outcome,
+                    spec.expiry_warning_days,
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves once and keeps the addresses the guard accepts, in the resolver's order.
     async fn resolve(
         &self,
         host: &TargetHost,
         port: u16,
         attempt: &mut Attempt,
-    ) -> Result<IpAddr, ProbeError> {
+    ) -> Result<Vec<IpAddr>, ProbeError> {
         attempt.phase = Phase::Dns;
         let (candidates, name) = match host {
             TargetHost::Ip(ip) => (vec![*ip], None),
@@ -369,24 +779,26 @@ impl Prober {
             }
         };
         let mut refused = Vec::new();
+        let mut allowed = Vec::new();
         for ip in &candidates {
             match self.guard.check(*ip) {
-                Ok(()) => {
-                    let dns_us = attempt.lap();
-                    if name.is_some() {
-                        attempt.outcome.timings.dns_us = dns_us;
-                    }
-                    attempt.outcome.resolved_ip = Some(*ip);
-                    return Ok(*ip);
-                }
+                Ok(()) => allowed.push(*ip),
                 Err(e) => refused.push(e),
             }
         }
-        attempt.outcome.resolved_ip = candidates.first().copied();
-        Err(ProbeError::Refused {
-            host: name.cloned(),
-            refused,
-        })
+        if allowed.is_empty() {
+            attempt.outcome.resolved_ip = candidates.first().copied();
+            return Err(ProbeError::Refused {
+                host: name.cloned(),
+                refused,
+            });
+        }
+        let dns_us = attempt.lap();
+        if name.is_some() {
+            attempt.outcome.timings.dns_us = dns_us;
+        }
+        attempt.outcome.resolved_ip = allowed.first().copied();
+        Ok(allowed)
     }
 
     async fn tls_handshake(
@@ -409,8 +821,202 @@ impl Prober {
                 source,
             })?;
         attempt.outcome.timings.tls_handshake_us = attempt.lap();
-        let (_, session) = tls.get_ref();
-        let outcome = &mut attempt.outcome;
+        attempt.record_session(tls.get_ref().1);
+        Ok(tls)
+    }
+}
+
+fn expiry_warning(outcome: &CheckOutcome, days: u32) -> String {
+    let left = outcome.cert_days_left.unwrap_or_default();
+    let at = outcome
+        .cert_expires_at
+        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    format!("certificate expires in {left} days ({at}), within the {days}-day warning window")
+}
+
+/// One DNS query over TCP: two-byte length prefix each way.
+async fn dns_over_tcp(
+    resolver: SocketAddr,
+    query: &[u8],
+    id: u16,
+    qtype: u16,
+) -> Result<dns::DnsResponse, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(resolver)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let mut framed = Vec::with_capacity(query.len() + 2);
+    framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
+    framed.extend_from_slice(query);
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let mut len = [0u8; 2];
+    stream
+        .read_exact(&mut len)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
+    let mut message = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream
+        .read_exact(&mut message)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
+    dns::decode_response(&message, id, qtype).map_err(|e| e.to_string())
+}
+
+/// A query id that differs between concurrent queries (not security-relevant: the socket is
+/// connected to the resolver).
+fn query_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    (nanos as u16) ^ NEXT.fetch_add(0x9e37, Ordering::Relaxed)
+}
+
+/// Accepts every certificate but records what the real verifier thought of it: the chain
+/// (trusted root, validity period) and, separately, the host name.
+#[derive(Debug)]
+struct RecordingVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    #[allow(clippy::type_complexity)]
+    result: Mutex<Option<(Result<(), String>, Option<Result<(), String>>)>>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let name_check = || -> Result<(), String> {
+            let parsed = rustls::server::ParsedCertificate::try_from(end_entity)
+                .map_err(|e| e.to_string())?;
+            rustls::client::verify_server_name(&parsed, server_name).map_err(|e| e.to_string())
+        };
+        let full = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        let recorded = match full {
+            Ok(_) => (Ok(()), Some(Ok(()))),
+            // webpki checks the chain first: a name error means the chain was fine.
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => (Ok(()), Some(name_check())),
+            Err(e) => (Err(e.to_string()), Some(name_check())),
+        };
+        *self.result.lock().expect("verifier lock") = Some(recorded);
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// What is known so far about one attempt, and the clock that cuts it into phases.
+struct Attempt {
+    started: Instant,
+    /// End of the last finished phase.
+    mark: Instant,
+    phase: Phase,
+    outcome: CheckOutcome,
+    /// HTTP checks keep per-hop timings.
+    tracks_hops: bool,
+    hop_started: Instant,
+    hop_url: String,
+    /// Body bytes of the current hop.
+    hop_bytes: u64,
+    /// Phases of the finished hops, summed.
+    hop_sum: PhaseTimings,
+}
+
+impl Attempt {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            mark: now,
+            phase: Phase::Dns,
+            outcome: CheckOutcome::started(),
+            tracks_hops: false,
+            hop_started: now,
+            hop_url: String::new(),
+            hop_bytes: 0,
+            hop_sum: PhaseTimings::default(),
+        }
+    }
+
+    /// Microseconds since the last boundary, and a new boundary now.
+    fn lap(&mut self) -> u32 {
+        let now = Instant::now();
+        let us = micros(now.duration_since(self.mark));
+        self.mark = now;
+        us
+    }
+
+    fn begin_hop(&mut self, url: &str) {
+        self.hop_url = url.to_owned();
+        self.hop_bytes = 0;
+        if !self.outcome.hops.is_empty() {
+            let now = Instant::now();
+            self.hop_started = now;
+            self.mark = now;
+            // Until this hop answers, there is no final response.
+            self.outcome.status_code = None;
+            self.outcome.http_version = None;
+        }
+    }
+
+    /// Closes the current hop: its phases move into `hops`, and the next hop starts from zero.
+    fn end_hop(&mut self) {
+        let mut timings = std::mem::take(&mut self.outcome.timings);
+        timings.total_us = micros(self.hop_started.elapsed());
+        self.hop_sum.add_phases(&timings);
+        self.outcome.hops.push(HopTimings {
+            url: std::mem::take(&mut self.hop_url),
+            status_code: self.outcome.status_code,
+            resolved_ip: self.outcome.resolved_ip,
+            timings,
+        });
+        let now = Instant::now();
+        self.hop_started = now;
+        self.mark = now;
+    }
+
+    fn record_session(&mut self, session: &rustls::ClientConnection) {
+        let outcome = &mut self.outcome;
         outcome.tls_version = session.protocol_version().map(|v| {
             v.as_str()
                 .map(str::to_owned)
@@ -427,56 +1033,45 @@ impl Prober {
             .peer_certificates()
             .and_then(|certs| certs.first())
             .and_then(|leaf| cert_not_after(leaf));
-        Ok(tls)
-    }
-}
-
-/// What is known so far about one attempt, and the clock that cuts it into phases.
-struct Attempt {
-    started: Instant,
-    /// End of the last finished phase.
-    mark: Instant,
-    phase: Phase,
-    outcome: CheckOutcome,
-}
-
-impl Attempt {
-    fn new() -> Self {
-        let now = Instant::now();
-        Self {
-            started: now,
-            mark: now,
-            phase: Phase::Dns,
-            outcome: CheckOutcome::started(),
-        }
-    }
-
-    /// Microseconds since the last boundary, and a new boundary now.
-    fn lap(&mut self) -> u32 {
-        let now = Instant::now();
-        let us = micros(now.duration_since(self.mark));
-        self.mark = now;
-        us
+        outcome.cert_days_left = outcome
+            .cert_expires_at
+            .map(|at| (at - Utc::now()).num_seconds().div_euclid(86_400));
     }
 
     fn finish(
         mut self,
-        result: Result<(), ProbeError>,
+        result: Verdict,
         degraded_above_ms: Option<u32>,
+        down_above_ms: Option<u32>,
     ) -> CheckOutcome {
+        if self.tracks_hops {
+            self.end_hop();
+            self.outcome.timings = std::mem::take(&mut self.hop_sum);
+        }
         let total_us = micros(self.started.elapsed());
         self.outcome.timings.total_us = total_us;
+        let over = |threshold: u32| u64::from(total_us) > u64::from(threshold) * 1000;
         match result {
-            Ok(()) => {
+            Ok(degraded) => {
                 self.outcome.status = CheckStatus::Up;
-                if let Some(threshold) = degraded_above_ms {
-                    if u64::from(total_us) > u64::from(threshold) * 1000 {
+                let mut reasons: Vec<String> = degraded.into_iter().collect();
+                if let Some(threshold) = down_above_ms.filter(|t| over(*t)) {
+                    self.outcome.status = CheckStatus::Down;
+                    reasons = vec![format!(
+                        "took {} ms, above the down threshold of {threshold} ms",
+                        total_us / 1000
+                    )];
+                } else if let Some(threshold) = degraded_above_ms.filter(|t| over(*t)) {
+                    reasons.push(format!(
+                        "took {} ms, above the degraded threshold of {threshold} ms",
+                        total_us / 1000
+                    ));
+                }
+                if !reasons.is_empty() {
+                    if self.outcome.status == CheckStatus::Up {
                         self.outcome.status = CheckStatus::Degraded;
-                        self.outcome.error = Some(format!(
-                            "took {} ms, above the degraded threshold of {threshold} ms",
-                            total_us / 1000
-                        ));
                     }
+                    self.outcome.error = Some(reasons.join("; "));
                 }
             }
             Err(e) => {
@@ -492,15 +1087,43 @@ fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
-async fn connect(addr: SocketAddr, attempt: &mut Attempt) -> Result<TcpStream, ProbeError> {
+/// Connects to the first address that accepts; the phase covers every try.
+async fn connect_any(
+    ips: &[IpAddr],
+    port: u16,
+    attempt: &mut Attempt,
+) -> Result<TcpStream, ProbeError> {
     attempt.phase = Phase::Connect;
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|source| ProbeError::Connect { addr, source })?;
-    attempt.outcome.timings.tcp_connect_us = attempt.lap();
-    // Small requests should not wait for Nagle; failure only costs latency.
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
+    let mut earlier = Vec::new();
+    let mut last = None;
+    for ip in ips {
+        let addr = SocketAddr::new(*ip, port);
+        attempt.outcome.resolved_ip = Some(*ip);
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                attempt.outcome.timings.tcp_connect_us = attempt.lap();
+                // Small requests should not wait for Nagle; failure only costs latency.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(source) => {
+                if let Some((addr, e)) = last.replace((addr, source)) {
+                    earlier.push((addr, std::io::Error::to_string(&e)));
+                }
+            }
+        }
+    }
+    let (addr, source) = last.unwrap_or_else(|| {
+        (
+            SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port),
+            std::io::Error::other("no address to connect to"),
+        )
+    });
+    Err(ProbeError::Connect {
+        addr,
+        source,
+        earlier,
+    })
 }
 
 /// Aborts the spawned connection driver when the check ends (or is dropped by the timeout).
@@ -512,19 +1135,35 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// What one request sends (the spec's, or what a redirect turned it into).
+struct RequestParts<'a> {
+    method: &'a str,
+    headers: &'a [Header],
+    body: Option<&'a str>,
+}
+
+/// What one response gave.
+struct Exchanged {
+    code: u16,
+    headers: http::HeaderMap,
+    /// The first [`MAX_ASSERTED_BODY`] bytes when kept, else empty.
+    body: Vec<u8>,
+}
+
 /// HTTP over an established (plain or TLS) connection: ttfb, then transfer.
 async fn exchange<IO>(
     io: IO,
     h2: bool,
-    spec: &HttpSpec,
+    parts: &RequestParts<'_>,
     target: &HttpTarget,
+    keep_body: bool,
     attempt: &mut Attempt,
-) -> Result<(), ProbeError>
+) -> Result<Exchanged, ProbeError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     attempt.phase = Phase::WaitingForResponse;
-    let request = build_request(spec, target, h2)?;
+    let request = build_request(parts, target, h2)?;
     let io = TokioIo::new(io);
     let http_error = |phase: Phase| {
         move |e: hyper::Error| ProbeError::Http {
@@ -564,28 +1203,31 @@ where
     attempt.outcome.http_version = Some(version_label(response.version()).to_owned());
 
     attempt.phase = Phase::Transfer;
-    let mut body = response.into_body();
+    let (head, mut body) = response.into_parts();
+    let mut kept = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(http_error(Phase::Transfer))?;
         if let Some(data) = frame.data_ref() {
             attempt.outcome.response_bytes += data.len() as u64;
+            attempt.hop_bytes += data.len() as u64;
+            if keep_body && kept.len() < MAX_ASSERTED_BODY {
+                let room = MAX_ASSERTED_BODY - kept.len();
+                kept.extend_from_slice(&data[..data.len().min(room)]);
+            }
         }
     }
     attempt.outcome.timings.transfer_us = attempt.lap();
-
-    if !spec.status_is_expected(code) {
-        return Err(ProbeError::UnexpectedStatus {
-            expected: spec.expected_status_label(),
-            got: code,
-        });
-    }
-    Ok(())
+    Ok(Exchanged {
+        code,
+        headers: head.headers,
+        body: kept,
+    })
 }
 
 /// HTTP/1.1: origin-form target plus `Host`. HTTP/2: absolute URI, which becomes `:scheme` and
 /// `:authority` (no `Host` header).
 fn build_request(
-    spec: &HttpSpec,
+    parts: &RequestParts<'_>,
     target: &HttpTarget,
     h2: bool,
 ) -> Result<Request<Full<Bytes>>, ProbeError> {
@@ -593,7 +1235,7 @@ fn build_request(
     let path = &target.url[url::Position::BeforePath..url::Position::AfterQuery];
     let path = if path.is_empty() { "/" } else { path };
     let method =
-        Method::from_bytes(spec.method.as_bytes()).map_err(|e| invalid(format!("method: {e}")))?;
+        Method::from_bytes(parts.method.as_bytes()).map_err(|e| invalid(format!("method: {e}")))?;
     let mut builder = Request::builder().method(method);
     if h2 {
         builder = builder.version(Version::HTTP_2).uri(format!(
@@ -607,14 +1249,14 @@ fn build_request(
             .header(header::HOST, target.authority.as_str());
     }
     let mut has_user_agent = false;
-    for h in &spec.headers {
+    for h in parts.headers {
         has_user_agent |= h.name.eq_ignore_ascii_case("user-agent");
         builder = builder.header(h.name.as_str(), h.value.as_str());
     }
     if !has_user_agent {
         builder = builder.header(header::USER_AGENT, USER_AGENT);
     }
-    let body = Bytes::from(spec.body.clone().unwrap_or_default());
+    let body = Bytes::from(parts.body.unwrap_or_default().to_owned());
     builder
         .body(Full::new(body))
         .map_err(|e| invalid(format!("url: cannot be sent as an HTTP request: {e}")))
@@ -811,12 +1453,19 @@ mod tests {
             value: "t".into(),
         });
         let target = parse_http_url(&spec.url).unwrap();
-        let h1 = build_request(&spec, &target, false).unwrap();
+        fn parts(spec: &HttpSpec) -> RequestParts<'_> {
+            RequestParts {
+                method: &spec.method,
+                headers: &spec.headers,
+                body: spec.body.as_deref(),
+            }
+        }
+        let h1 = build_request(&parts(&spec), &target, false).unwrap();
         assert_eq!(h1.uri(), "/a/b?c=d");
         assert_eq!(h1.headers()[header::HOST], "example.com:8080");
         assert_eq!(h1.headers()["x-token"], "t");
         assert_eq!(h1.headers()[header::USER_AGENT], USER_AGENT);
-        let h2 = build_request(&spec, &target, true).unwrap();
+        let h2 = build_request(&parts(&spec), &target, true).unwrap();
         assert_eq!(h2.uri(), "http://example.com:8080/a/b?c=d");
         assert_eq!(h2.version(), Version::HTTP_2);
         assert!(h2.headers().get(header::HOST).is_none());
@@ -826,7 +1475,7 @@ mod tests {
             value: "mine".into(),
         });
         let req = build_request(
-            &spec,
+            &parts(&spec),
             &parse_http_url("https://example.com").unwrap(),
             false,
         )
@@ -837,18 +1486,39 @@ mod tests {
         assert_eq!(req.headers()[header::USER_AGENT], "mine");
     }
 
+    #[tokio::test]
+    async fn the_next_allowed_address_is_tried_when_one_refuses() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut attempt = Attempt::new();
+        let ips: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap()];
+        let stream = connect_any(&ips, port, &mut attempt).await.unwrap();
+        assert_eq!(stream.peer_addr().unwrap().ip(), ips[1]);
+        assert_eq!(attempt.outcome.resolved_ip, Some(ips[1]));
+
+        drop(listener);
+        let mut attempt = Attempt::new();
+        let err = connect_any(&ips, port, &mut attempt).await.unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("tcp connect to 127.0.0.1:{port} failed: "))
+                && message.contains(&format!("(also failed: 127.0.0.2:{port}: ")),
+            "{message}"
+        );
+    }
+
     #[test]
     fn degraded_only_above_the_threshold() {
         let mut attempt = Attempt::new();
         attempt.started -= Duration::from_millis(30);
-        let outcome = attempt.finish(Ok(()), Some(10));
+        let outcome = attempt.finish(Ok(None), Some(10), None);
         assert_eq!(outcome.status, CheckStatus::Degraded);
         assert!(outcome
             .error
             .unwrap()
             .contains("above the degraded threshold of 10 ms"));
         assert_eq!(
-            Attempt::new().finish(Ok(()), Some(10_000)).status,
+            Attempt::new().finish(Ok(None), Some(10_000), None).status,
             CheckStatus::Up
         );
         let down = Attempt::new().finish(
@@ -856,6 +1526,7 @@ mod tests {
                 expected: "200-399".into(),
                 got: 503,
             }),
+            None,
             None,
         );
         assert_eq!(down.status, CheckStatus::Down);

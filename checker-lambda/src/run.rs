@@ -42,6 +42,15 @@ impl ResultStore for Analytics {
     }
 }
 
+/// Retries with backoff; a batch ClickHouse still refuses waits in the writer's spool (when one is
+/// configured) and counts as stored: it is replayed, with its token, once ClickHouse answers.
+impl ResultStore for statuspage_clickhouse::Writer {
+    async fn store(&self, rows: &[CheckRow], batch_token: &str) -> Result<(), BoxError> {
+        self.write(rows, batch_token).await?;
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub concurrency: usize,
@@ -71,7 +80,11 @@ pub struct RunSummary {
     pub up: usize,
     pub degraded: usize,
     pub down: usize,
+    /// Rows stored: one per attempt, so at least `checks`.
     pub stored: usize,
+    /// Retries made (attempts beyond the first).
+    #[serde(default)]
+    pub retries: usize,
     pub reported: usize,
     pub duration_ms: u64,
     /// Sink failures that did not stop the run (e.g. the fast path was unreachable).
@@ -112,16 +125,14 @@ where
             source,
         })?;
     // Owned checks: a stream over borrowed ones trips the compiler's Send inference in spawned tasks.
-    let results: Vec<(PlannedCheck, DateTime<Utc>, CheckOutcome)> =
-        futures::stream::iter(plan.checks)
-            .map(|check| async move {
-                let checked_at = Utc::now();
-                let outcome = prober.check(&check.spec).await;
-                (check, checked_at, outcome)
-            })
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
+    let results: Vec<(PlannedCheck, Vec<CheckOutcome>)> = futures::stream::iter(plan.checks)
+        .map(|check| async move {
+            let attempts = prober.check_with_retries(&check.spec).await;
+            (check, attempts)
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
 
     let mut summary = RunSummary {
         region: event.region.clone(),
@@ -132,25 +143,34 @@ where
     };
     let mut rows = Vec::with_capacity(results.len());
     let mut reported = Vec::new();
-    for (check, checked_at, outcome) in &results {
+    for (check, attempts) in &results {
+        // Every attempt is its own row; the check's outcome is the last attempt.
+        for outcome in attempts {
+            let checked_at = outcome.started_at.unwrap_or_else(Utc::now);
+            rows.push(check_row(
+                check,
+                &event.region,
+                checked_at,
+                outcome,
+                options,
+            ));
+        }
+        let Some(outcome) = attempts.last() else {
+            continue;
+        };
+        summary.retries += attempts.len() - 1;
+        let checked_at = outcome.started_at.unwrap_or_else(Utc::now);
         match outcome.status {
             CheckStatus::Up => summary.up += 1,
             CheckStatus::Degraded => summary.degraded += 1,
             CheckStatus::Down => summary.down += 1,
         }
-        rows.push(check_row(
-            check,
-            &event.region,
-            *checked_at,
-            outcome,
-            options,
-        ));
         if outcome.status != CheckStatus::Up || check.last_status != Some(outcome.status) {
             reported.push(ReportedResult {
                 monitor_id: check.monitor_id,
                 tenant_id: check.tenant_id,
                 status: outcome.status,
-                checked_at: *checked_at,
+                checked_at,
                 total_us: outcome.timings.total_us,
                 error: outcome.error.clone(),
             });

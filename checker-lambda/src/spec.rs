@@ -8,7 +8,19 @@
 //!  "headers": [{"name": "accept", "value": "application/json"}],
 //!  "expected_status": ["200-299", "301"], "timeout_ms": 10000, "degraded_above_ms": 2000}
 //! {"type": "tcp", "host": "db.example.com", "port": 5432}
+//! {"type": "dns", "host": "example.com", "record_type": "MX", "resolver": "9.9.9.9",
+//!  "expected_rcode": "NOERROR", "expected_answers": ["10 mail.example.com"]}
+//! {"type": "tls", "host": "example.com", "port": 443, "expiry_warning_days": 14}
 //! ```
+//!
+//! HTTP specs may also say `"follow_redirects": true, "max_redirects": 5`, list `assertions`
+//! (`{"kind": "header", "name": "content-type", "op": "contains", "value": "json"}`,
+//! `{"kind": "body_contains", "value": "ok"}`, `{"kind": "body_regex", "pattern": "^ok"}`,
+//! `{"kind": "json_path", "path": "$.status", "op": "==", "value": "ok"}`), set
+//! `"down_above_ms"` (slower is down) and `"cert_expiry_days"` (https: a certificate expiring
+//! within that many days is degraded). Every kind takes `"retries"` (0..=5) and
+//! `"retry_backoff_ms"` (doubled after each failed attempt). Every new field has a default, so
+//! older specs parse unchanged.
 //!
 //! `expected_status` entries are [`StatusRange`]s written as strings: `"200"`, `"200-299"`, or a
 //! class `"2xx"`; a bare JSON number (`200`) is accepted too. They serialize as `"200"` or
@@ -29,6 +41,16 @@ pub const MAX_HEADERS: usize = 32;
 pub const MAX_HEADER_VALUE_LEN: usize = 4096;
 pub const MAX_BODY_LEN: usize = 64 * 1024;
 pub const MAX_STATUS_RANGES: usize = 16;
+pub const DEFAULT_MAX_REDIRECTS: u8 = 5;
+pub const MAX_REDIRECTS: u8 = 20;
+pub const MAX_RETRIES: u8 = 5;
+pub const DEFAULT_RETRY_BACKOFF_MS: u32 = 200;
+pub const MAX_RETRY_BACKOFF_MS: u32 = 10_000;
+pub const MAX_ASSERTIONS: usize = 16;
+pub const MAX_ASSERTION_TEXT_LEN: usize = 1024;
+pub const MAX_DNS_ANSWERS: usize = 32;
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 14;
+pub const MAX_EXPIRY_DAYS: u32 = 365;
 /// Headers the probe sets itself or that would break the framing of the request.
 pub const RESERVED_HEADERS: [&str; 8] = [
     "host",
@@ -46,6 +68,23 @@ pub const RESERVED_HEADERS: [&str; 8] = [
 pub enum MonitorSpec {
     Http(HttpSpec),
     Tcp(TcpSpec),
+    Dns(DnsSpec),
+    Tls(TlsSpec),
+}
+
+/// How often a failed (down) check is tried again within one run, and how long to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub retries: u8,
+    pub backoff_ms: u32,
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `next` (2, 3, ...): `backoff_ms`, doubled for each later attempt.
+    pub fn delay_before(&self, next: u8) -> std::time::Duration {
+        let doublings = u32::from(next.saturating_sub(2)).min(16);
+        std::time::Duration::from_millis(u64::from(self.backoff_ms) << doublings)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +108,344 @@ pub struct HttpSpec {
     /// A check whose total time is above this is `Degraded` (must be below `timeout_ms`).
     #[serde(default)]
     pub degraded_above_ms: Option<u32>,
+    /// A check whose total time is above this is `Down` (above `degraded_above_ms`, below
+    /// `timeout_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_above_ms: Option<u32>,
+    /// Follow 3xx responses with a `Location` (each target passes the SSRF guard again).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub follow_redirects: bool,
+    /// Most redirects followed before the check is down. Default 5, 1..=20.
+    #[serde(
+        default = "default_max_redirects",
+        skip_serializing_if = "is_default_max_redirects"
+    )]
+    pub max_redirects: u8,
+    /// Checks on the final response; every failing one is reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertions: Vec<Assertion>,
+    /// https only: a certificate expiring within this many days makes the check `Degraded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expiry_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub retries: u8,
+    #[serde(
+        default = "default_retry_backoff_ms",
+        skip_serializing_if = "is_default_backoff"
+    )]
+    pub retry_backoff_ms: u32,
+}
+
+/// A check on the response, beyond its status code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Assertion {
+    /// A response header: `op` is `exists` (default), `absent`, `equals`, `contains` or `matches`
+    /// (a regex); names are case-insensitive.
+    Header {
+        name: String,
+        #[serde(default)]
+        op: HeaderOp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+    },
+    /// The body (first 1 MiB) contains `value`.
+    BodyContains { value: String },
+    /// The body (first 1 MiB, as UTF-8 with replacement) matches the regex `pattern`.
+    BodyRegex { pattern: String },
+    /// The JSON body's value at `path` (`$.a.b[0]`) compares with `value`: numbers with any of
+    /// `==, !=, <, <=, >, >=`, other values with `==` and `!=`.
+    JsonPath {
+        path: String,
+        op: CompareOp,
+        value: serde_json::Value,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeaderOp {
+    #[default]
+    Exists,
+    Absent,
+    Equals,
+    Contains,
+    Matches,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CompareOp {
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl CompareOp {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+}
+
+impl fmt::Display for CompareOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Assertion {
+    /// Parses `$.path OP value`, e.g. `$.status == "ok"` or `$.items[0].n >= 3`; the value is
+    /// JSON (a bare word that is not JSON is taken as a string).
+    pub fn parse_json_expr(expr: &str) -> Result<Assertion, String> {
+        let expr = expr.trim();
+        // Two-character operators first, so `<=` is not read as `<`.
+        for op in [
+            CompareOp::Eq,
+            CompareOp::Ne,
+            CompareOp::Le,
+            CompareOp::Ge,
+            CompareOp::Lt,
+            CompareOp::Gt,
+        ] {
+            if let Some((path, value)) = expr.split_once(op.as_str()) {
+                let value = value.trim();
+                let value = serde_json::from_str(value)
+                    .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+                return Ok(Assertion::JsonPath {
+                    path: path.trim().to_owned(),
+                    op,
+                    value,
+                });
+            }
+        }
+        Err(format!(
+            "{expr:?} must look like `$.path OP value` with OP one of ==, !=, <, <=, >, >="
+        ))
+    }
+
+    fn validate_into(&self, at: &str, errors: &mut Vec<FieldError>) {
+        let long = |v: &str| v.len() > MAX_ASSERTION_TEXT_LEN;
+        let too_long = || format!("at most {MAX_ASSERTION_TEXT_LEN} bytes");
+        match self {
+            Assertion::Header { name, op, value } => {
+                if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    errors.push(field_error(
+                        format!("{at}.name"),
+                        format!("{name:?} is not a valid header name"),
+                    ));
+                }
+                match (op, value) {
+                    (HeaderOp::Exists | HeaderOp::Absent, Some(_)) => errors.push(field_error(
+                        format!("{at}.value"),
+                        "must be omitted with op exists or absent",
+                    )),
+                    (HeaderOp::Exists | HeaderOp::Absent, None) => {}
+                    (_, None) => errors.push(field_error(
+                        format!("{at}.value"),
+                        "is required with op equals, contains or matches",
+                    )),
+                    (_, Some(v)) if long(v) => {
+                        errors.push(field_error(format!("{at}.value"), too_long()))
+                    }
+                    (HeaderOp::Matches, Some(v)) => {
+                        if let Err(e) = regex::Regex::new(v) {
+                            errors.push(field_error(
+                                format!("{at}.value"),
+                                format!("not a valid regex: {e}"),
+                            ));
+                        }
+                    }
+                    (_, Some(_)) => {}
+                }
+            }
+            Assertion::BodyContains { value } => {
+                if value.is_empty() {
+                    errors.push(field_error(format!("{at}.value"), "must not be empty"));
+                } else if long(value) {
+                    errors.push(field_error(format!("{at}.value"), too_long()));
+                }
+            }
+            Assertion::BodyRegex { pattern } => {
+                if long(pattern) {
+                    errors.push(field_error(format!("{at}.pattern"), too_long()));
+                } else if let Err(e) = regex::Regex::new(pattern) {
+                    errors.push(field_error(
+                        format!("{at}.pattern"),
+                        format!("not a valid regex: {e}"),
+                    ));
+                }
+            }
+            Assertion::JsonPath { path, op, value } => {
+                if long(path) {
+                    errors.push(field_error(format!("{at}.path"), too_long()));
+                } else if let Err(e) = crate::assertions::parse_json_path(path) {
+                    errors.push(field_error(format!("{at}.path"), e));
+                }
+                let ordered = !matches!(op, CompareOp::Eq | CompareOp::Ne);
+                if ordered && !value.is_number() {
+                    errors.push(field_error(
+                        format!("{at}.value"),
+                        format!("must be a number with {op}, got {value}"),
+                    ));
+                }
+                if matches!(
+                    value,
+                    serde_json::Value::Array(_) | serde_json::Value::Object(_)
+                ) {
+                    errors.push(field_error(
+                        format!("{at}.value"),
+                        "must be a string, number, boolean or null",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// A DNS record type a DNS check can ask for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DnsRecordType {
+    #[default]
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Txt,
+    Ns,
+}
+
+impl DnsRecordType {
+    pub fn code(&self) -> u16 {
+        match self {
+            DnsRecordType::A => 1,
+            DnsRecordType::Ns => 2,
+            DnsRecordType::Cname => 5,
+            DnsRecordType::Mx => 15,
+            DnsRecordType::Txt => 16,
+            DnsRecordType::Aaaa => 28,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Cname => "CNAME",
+            DnsRecordType::Mx => "MX",
+            DnsRecordType::Txt => "TXT",
+            DnsRecordType::Ns => "NS",
+        }
+    }
+}
+
+/// A DNS response code a DNS check can expect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DnsRcode {
+    #[default]
+    NoError,
+    FormErr,
+    ServFail,
+    NxDomain,
+    NotImp,
+    Refused,
+}
+
+impl DnsRcode {
+    pub fn code(&self) -> u8 {
+        match self {
+            DnsRcode::NoError => 0,
+            DnsRcode::FormErr => 1,
+            DnsRcode::ServFail => 2,
+            DnsRcode::NxDomain => 3,
+            DnsRcode::NotImp => 4,
+            DnsRcode::Refused => 5,
+        }
+    }
+
+    /// The name of a response code (`RCODE5`-style for codes without a name here).
+    pub fn name_of(code: u8) -> String {
+        match code {
+            0 => "NOERROR".into(),
+            1 => "FORMERR".into(),
+            2 => "SERVFAIL".into(),
+            3 => "NXDOMAIN".into(),
+            4 => "NOTIMP".into(),
+            5 => "REFUSED".into(),
+            other => format!("RCODE{other}"),
+        }
+    }
+}
+
+/// A DNS query over UDP, judged by its response code and (optionally) its answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsSpec {
+    /// The name to query (not `name`: that is the monitor's own name in the API).
+    pub host: String,
+    #[serde(default)]
+    pub record_type: DnsRecordType,
+    /// `IP` or `IP:port` (`[v6]:port`) of the resolver to ask; default: the first `nameserver`
+    /// in `/etc/resolv.conf`. A given resolver passes the SSRF guard; the system one is trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
+    #[serde(default)]
+    pub expected_rcode: DnsRcode,
+    /// Each of these must be among the answers of the asked type: addresses for A/AAAA, names
+    /// for CNAME/NS, `"10 mail.example.com"` for MX, the text for TXT. Names compare without
+    /// case and trailing dot. Empty: any answers (or none) will do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_answers: Vec<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+    #[serde(default)]
+    pub degraded_above_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub retries: u8,
+    #[serde(
+        default = "default_retry_backoff_ms",
+        skip_serializing_if = "is_default_backoff"
+    )]
+    pub retry_backoff_ms: u32,
+}
+
+/// A TLS certificate monitor: handshake only, judged on chain validity, host name match and
+/// days to expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsSpec {
+    /// Host name (also the SNI and the name the certificate must match) or IP literal.
+    pub host: String,
+    #[serde(default = "default_tls_port")]
+    pub port: u16,
+    /// Fewer days than this to expiry makes the check `Degraded`. Default 14, 0..=365.
+    #[serde(default = "default_expiry_warning_days")]
+    pub expiry_warning_days: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+    #[serde(default)]
+    pub degraded_above_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub retries: u8,
+    #[serde(
+        default = "default_retry_backoff_ms",
+        skip_serializing_if = "is_default_backoff"
+    )]
+    pub retry_backoff_ms: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +463,13 @@ pub struct TcpSpec {
     pub timeout_ms: u32,
     #[serde(default)]
     pub degraded_above_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub retries: u8,
+    #[serde(
+        default = "default_retry_backoff_ms",
+        skip_serializing_if = "is_default_backoff"
+    )]
+    pub retry_backoff_ms: u32,
 }
 
 /// An inclusive range of HTTP status codes.
@@ -119,6 +503,198 @@ fn default_timeout_ms() -> u32 {
     DEFAULT_TIMEOUT_MS
 }
 
+fn default_max_redirects() -> u8 {
+    DEFAULT_MAX_REDIRECTS
+}
+
+fn default_retry_backoff_ms() -> u32 {
+    DEFAULT_RETRY_BACKOFF_MS
+}
+
+fn default_tls_port() -> u16 {
+    443
+}
+
+fn default_expiry_warning_days() -> u32 {
+    DEFAULT_EXPIRY_WARNING_DAYS
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
+fn is_default_max_redirects(n: &u8) -> bool {
+    *n == DEFAULT_MAX_REDIRECTS
+}
+
+fn is_default_backoff(n: &u32) -> bool {
+    *n == DEFAULT_RETRY_BACKOFF_MS
+}
+
+impl TcpSpec {
+    /// A connect check of `host:port` with every other field at its default.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            degraded_above_ms: None,
+            retries: 0,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
+        }
+    }
+}
+
+impl DnsSpec {
+    /// A query for `record_type` records of `host` with every other field at its default.
+    pub fn new(host: impl Into<String>, record_type: DnsRecordType) -> Self {
+        Self {
+            host: host.into(),
+            record_type,
+            resolver: None,
+            expected_rcode: DnsRcode::NoError,
+            expected_answers: Vec::new(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            degraded_above_ms: None,
+            retries: 0,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
+        }
+    }
+
+    fn validate_into(&self, errors: &mut Vec<FieldError>) {
+        match parse_tcp_host(&self.host) {
+            Ok(TargetHost::Domain(_)) => {}
+            Ok(TargetHost::Ip(_)) => errors.push(field_error(
+                "host",
+                "must be a domain name, not an IP address",
+            )),
+            Err(message) => errors.push(field_error("host", message)),
+        }
+        if let Some(resolver) = &self.resolver {
+            if let Err(message) = parse_resolver(resolver) {
+                errors.push(field_error("resolver", message));
+            }
+        }
+        if self.expected_answers.len() > MAX_DNS_ANSWERS {
+            errors.push(field_error(
+                "expected_answers",
+                format!(
+                    "at most {MAX_DNS_ANSWERS} entries, got {}",
+                    self.expected_answers.len()
+                ),
+            ));
+        }
+        if !self.expected_answers.is_empty() && self.expected_rcode != DnsRcode::NoError {
+            errors.push(field_error(
+                "expected_answers",
+                "only with expected_rcode NOERROR",
+            ));
+        }
+        for (i, answer) in self.expected_answers.iter().enumerate() {
+            let at = format!("expected_answers[{i}]");
+            let problem = match self.record_type {
+                DnsRecordType::A => answer
+                    .parse::<std::net::Ipv4Addr>()
+                    .err()
+                    .map(|_| format!("{answer:?} is not an IPv4 address")),
+                DnsRecordType::Aaaa => answer
+                    .parse::<std::net::Ipv6Addr>()
+                    .err()
+                    .map(|_| format!("{answer:?} is not an IPv6 address")),
+                DnsRecordType::Cname | DnsRecordType::Ns => parse_tcp_host(answer)
+                    .err()
+                    .map(|m| format!("must be a host name: {m}")),
+                DnsRecordType::Mx => match answer.split_once(' ') {
+                    Some((pref, host))
+                        if pref.parse::<u16>().is_ok() && parse_tcp_host(host.trim()).is_ok() =>
+                    {
+                        None
+                    }
+                    _ => Some(format!(
+                        "{answer:?} must look like \"10 mail.example.com\" (preference, space, host)"
+                    )),
+                },
+                DnsRecordType::Txt => (answer.len() > MAX_ASSERTION_TEXT_LEN)
+                    .then(|| format!("at most {MAX_ASSERTION_TEXT_LEN} bytes")),
+            };
+            if let Some(message) = problem {
+                errors.push(field_error(at, message));
+            }
+        }
+        validate_timing(self.timeout_ms, self.degraded_above_ms, errors);
+        validate_retries(self.retries, self.retry_backoff_ms, errors);
+    }
+}
+
+impl TlsSpec {
+    /// A certificate check of `host:443` with every other field at its default.
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            port: 443,
+            expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            degraded_above_ms: None,
+            retries: 0,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
+        }
+    }
+
+    fn validate_into(&self, errors: &mut Vec<FieldError>) {
+        if let Err(message) = parse_tcp_host(&self.host) {
+            errors.push(field_error("host", message));
+        }
+        if self.port == 0 {
+            errors.push(field_error("port", "must be between 1 and 65535, got 0"));
+        }
+        if self.expiry_warning_days > MAX_EXPIRY_DAYS {
+            errors.push(field_error(
+                "expiry_warning_days",
+                format!(
+                    "must be between 0 and {MAX_EXPIRY_DAYS}, got {}",
+                    self.expiry_warning_days
+                ),
+            ));
+        }
+        validate_timing(self.timeout_ms, self.degraded_above_ms, errors);
+        validate_retries(self.retries, self.retry_backoff_ms, errors);
+    }
+}
+
+/// `IP`, `IP:port` or `[v6]:port` (port 53 when omitted).
+pub fn parse_resolver(raw: &str) -> Result<std::net::SocketAddr, String> {
+    let raw = raw.trim();
+    if let Ok(ip) = raw.parse::<IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    match raw.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(addr),
+        Ok(_) => Err("port must be between 1 and 65535, got 0".into()),
+        Err(_) => Err(format!(
+            "{raw:?} must be an IP address, optionally with a port (9.9.9.9, 9.9.9.9:53, [2620:fe::fe]:53)"
+        )),
+    }
+}
+
+fn validate_retries(retries: u8, backoff_ms: u32, errors: &mut Vec<FieldError>) {
+    if retries > MAX_RETRIES {
+        errors.push(field_error(
+            "retries",
+            format!("must be between 0 and {MAX_RETRIES}, got {retries}"),
+        ));
+    }
+    if backoff_ms > MAX_RETRY_BACKOFF_MS {
+        errors.push(field_error(
+            "retry_backoff_ms",
+            format!("must be between 0 and {MAX_RETRY_BACKOFF_MS}, got {backoff_ms}"),
+        ));
+    }
+}
+
 impl HttpSpec {
     /// A GET of `url` with every other field at its default.
     pub fn get(url: impl Into<String>) -> Self {
@@ -130,6 +706,13 @@ impl HttpSpec {
             expected_status: default_expected_status(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             degraded_above_ms: None,
+            down_above_ms: None,
+            follow_redirects: false,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            assertions: Vec::new(),
+            cert_expiry_days: None,
+            retries: 0,
+            retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
         }
     }
 
@@ -220,6 +803,55 @@ impl HttpSpec {
             }
         }
         validate_timing(self.timeout_ms, self.degraded_above_ms, errors);
+        if let Some(down) = self.down_above_ms {
+            let floor = self.degraded_above_ms.unwrap_or(0);
+            if down <= floor || down >= self.timeout_ms {
+                errors.push(field_error(
+                    "down_above_ms",
+                    format!(
+                        "must be above degraded_above_ms ({floor}) and below timeout_ms ({}), got {down}",
+                        self.timeout_ms
+                    ),
+                ));
+            }
+        }
+        if !(1..=MAX_REDIRECTS).contains(&self.max_redirects) {
+            errors.push(field_error(
+                "max_redirects",
+                format!(
+                    "must be between 1 and {MAX_REDIRECTS}, got {}",
+                    self.max_redirects
+                ),
+            ));
+        }
+        if self.assertions.len() > MAX_ASSERTIONS {
+            errors.push(field_error(
+                "assertions",
+                format!(
+                    "at most {MAX_ASSERTIONS} assertions, got {}",
+                    self.assertions.len()
+                ),
+            ));
+        }
+        for (i, assertion) in self.assertions.iter().enumerate() {
+            assertion.validate_into(&format!("assertions[{i}]"), errors);
+        }
+        if let Some(days) = self.cert_expiry_days {
+            if !self
+                .url
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("https:")
+            {
+                errors.push(field_error("cert_expiry_days", "only for https:// URLs"));
+            } else if days > MAX_EXPIRY_DAYS {
+                errors.push(field_error(
+                    "cert_expiry_days",
+                    format!("must be between 0 and {MAX_EXPIRY_DAYS}, got {days}"),
+                ));
+            }
+        }
+        validate_retries(self.retries, self.retry_backoff_ms, errors);
     }
 }
 
@@ -232,6 +864,7 @@ impl TcpSpec {
             errors.push(field_error("port", "must be between 1 and 65535, got 0"));
         }
         validate_timing(self.timeout_ms, self.degraded_above_ms, errors);
+        validate_retries(self.retries, self.retry_backoff_ms, errors);
     }
 }
 
@@ -243,6 +876,8 @@ impl MonitorSpec {
         match self {
             MonitorSpec::Http(spec) => spec.validate_into(&mut errors),
             MonitorSpec::Tcp(spec) => spec.validate_into(&mut errors),
+            MonitorSpec::Dns(spec) => spec.validate_into(&mut errors),
+            MonitorSpec::Tls(spec) => spec.validate_into(&mut errors),
         }
         if errors.is_empty() {
             Ok(())
@@ -251,18 +886,31 @@ impl MonitorSpec {
         }
     }
 
-    /// A human label for what is checked: the URL, or `host:port`.
+    /// The `type` tag: `http`, `tcp`, `dns` or `tls`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MonitorSpec::Http(_) => "http",
+            MonitorSpec::Tcp(_) => "tcp",
+            MonitorSpec::Dns(_) => "dns",
+            MonitorSpec::Tls(_) => "tls",
+        }
+    }
+
+    /// A human label for what is checked: the URL, `host:port`, or `TYPE host` for DNS.
     pub fn target(&self) -> String {
+        let host_port = |host: &str, port: u16| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.parse::<std::net::Ipv6Addr>().is_ok() {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        };
         match self {
             MonitorSpec::Http(spec) => spec.url.clone(),
-            MonitorSpec::Tcp(spec) => {
-                let host = spec.host.trim_start_matches('[').trim_end_matches(']');
-                if host.parse::<std::net::Ipv6Addr>().is_ok() {
-                    format!("[{host}]:{}", spec.port)
-                } else {
-                    format!("{host}:{}", spec.port)
-                }
-            }
+            MonitorSpec::Tcp(spec) => host_port(&spec.host, spec.port),
+            MonitorSpec::Tls(spec) => host_port(&spec.host, spec.port),
+            MonitorSpec::Dns(spec) => format!("{} {}", spec.record_type.as_str(), spec.host),
         }
     }
 
@@ -270,6 +918,8 @@ impl MonitorSpec {
         match self {
             MonitorSpec::Http(spec) => spec.timeout_ms,
             MonitorSpec::Tcp(spec) => spec.timeout_ms,
+            MonitorSpec::Dns(spec) => spec.timeout_ms,
+            MonitorSpec::Tls(spec) => spec.timeout_ms,
         }
     }
 
@@ -277,6 +927,29 @@ impl MonitorSpec {
         match self {
             MonitorSpec::Http(spec) => spec.degraded_above_ms,
             MonitorSpec::Tcp(spec) => spec.degraded_above_ms,
+            MonitorSpec::Dns(spec) => spec.degraded_above_ms,
+            MonitorSpec::Tls(spec) => spec.degraded_above_ms,
+        }
+    }
+
+    /// Only HTTP checks have a `down_above_ms` threshold.
+    pub fn down_above_ms(&self) -> Option<u32> {
+        match self {
+            MonitorSpec::Http(spec) => spec.down_above_ms,
+            _ => None,
+        }
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        let (retries, backoff_ms) = match self {
+            MonitorSpec::Http(s) => (s.retries, s.retry_backoff_ms),
+            MonitorSpec::Tcp(s) => (s.retries, s.retry_backoff_ms),
+            MonitorSpec::Dns(s) => (s.retries, s.retry_backoff_ms),
+            MonitorSpec::Tls(s) => (s.retries, s.retry_backoff_ms),
+        };
+        RetryPolicy {
+            retries,
+            backoff_ms,
         }
     }
 }
@@ -599,15 +1272,7 @@ mod tests {
 
         let tcp: MonitorSpec =
             serde_json::from_str(r#"{"type":"tcp","host":"db.example.com","port":5432}"#).unwrap();
-        assert_eq!(
-            tcp,
-            MonitorSpec::Tcp(TcpSpec {
-                host: "db.example.com".into(),
-                port: 5432,
-                timeout_ms: 10_000,
-                degraded_above_ms: None
-            })
-        );
+        assert_eq!(tcp, MonitorSpec::Tcp(TcpSpec::new("db.example.com", 5432)));
         assert!(tcp.validate().is_ok());
         assert_eq!(tcp.target(), "db.example.com:5432");
     }
@@ -625,6 +1290,7 @@ mod tests {
             expected_status: vec![StatusRange::new(200, 299), StatusRange::single(301)],
             timeout_ms: 5000,
             degraded_above_ms: Some(1000),
+            ..HttpSpec::get("")
         });
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["type"], "http");
@@ -884,7 +1550,7 @@ mod tests {
             body: None,
             expected_status: vec![StatusRange::single(600)],
             timeout_ms: 0,
-            degraded_above_ms: None,
+            ..HttpSpec::get("")
         };
         let fields: Vec<String> = errors(spec).into_iter().map(|e| e.field).collect();
         assert_eq!(
@@ -901,14 +1567,7 @@ mod tests {
 
     #[test]
     fn tcp_host_and_port_are_checked() {
-        let tcp = |host: &str, port: u16| {
-            MonitorSpec::Tcp(TcpSpec {
-                host: host.into(),
-                port,
-                timeout_ms: DEFAULT_TIMEOUT_MS,
-                degraded_above_ms: None,
-            })
-        };
+        let tcp = |host: &str, port: u16| MonitorSpec::Tcp(TcpSpec::new(host, port));
         for ok in [
             "db.example.com",
             "10.0.0.1",

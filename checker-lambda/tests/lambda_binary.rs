@@ -151,19 +151,21 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
     let harness = Arc::new(Harness::default());
     let tenant = Uuid::new_v4();
     let (ok_id, broken_id) = (Uuid::new_v4(), Uuid::new_v4());
-    let check = |id: Uuid, path: &str| PlannedCheck {
+    // The broken monitor is retried once: every attempt is its own row.
+    let check = |id: Uuid, path: &str, retries: u8| PlannedCheck {
         monitor_id: id,
         tenant_id: tenant,
-        spec: serde_json::from_value::<MonitorSpec>(
-            json!({ "type": "http", "url": format!("http://{targets}{path}") }),
-        )
+        spec: serde_json::from_value::<MonitorSpec>(json!({
+            "type": "http", "url": format!("http://{targets}{path}"),
+            "retries": retries, "retry_backoff_ms": 10,
+        }))
         .unwrap(),
         last_status: None,
     };
     *harness.plan.lock().unwrap() = Some(WorkPlan {
         region: "eu-west-1".into(),
         generated_at: chrono::Utc::now(),
-        checks: vec![check(ok_id, "/ok"), check(broken_id, "/broken")],
+        checks: vec![check(ok_id, "/ok", 0), check(broken_id, "/broken", 1)],
     });
     for id in ["req-1", "req-2"] {
         harness.events.lock().unwrap().push_back((
@@ -222,8 +224,14 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
     for (id, body) in &responses {
         let summary: RunSummary = serde_json::from_value(body.clone()).unwrap();
         assert_eq!(
-            (summary.checks, summary.up, summary.down, summary.stored),
-            (2, 1, 1, 2),
+            (
+                summary.checks,
+                summary.up,
+                summary.down,
+                summary.stored,
+                summary.retries
+            ),
+            (2, 1, 1, 3, 1),
             "{id}: {summary:?}"
         );
         assert_eq!(summary.region, "eu-west-1");
@@ -237,18 +245,29 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
         .iter()
         .any(|x| x["monitor_id"] == broken_id.to_string())));
 
-    let rows: Vec<(String, u16, bool, u32)> = analytics
+    let rows: Vec<(String, u16, bool, u32, u8)> = analytics
         .client()
-        .query("SELECT toString(monitor_id), status_code, cold_start, ttfb_us FROM check_results ORDER BY checked_at")
+        .query("SELECT toString(monitor_id), status_code, cold_start, ttfb_us, attempt FROM check_results ORDER BY checked_at")
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(rows.len(), 4, "two invocations x two monitors: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        6,
+        "two invocations x (one ok attempt + two broken attempts): {rows:?}"
+    );
     assert_eq!(
         rows.iter().filter(|r| r.2).count(),
-        2,
+        3,
         "only the first invocation is a cold start"
     );
+    let mut broken_attempts: Vec<u8> = rows
+        .iter()
+        .filter(|r| r.0 == broken_id.to_string())
+        .map(|r| r.4)
+        .collect();
+    broken_attempts.sort();
+    assert_eq!(broken_attempts, [1, 1, 2, 2]);
     assert!(rows
         .iter()
         .any(|r| r.0 == ok_id.to_string() && r.1 == 200 && r.3 > 0));

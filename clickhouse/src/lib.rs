@@ -1,14 +1,26 @@
 //! The analytics store: everything about the past that status pages and the admin UI show.
 //!
 //! Raw check results live in ClickHouse; this crate owns their schema (versioned SQL files under
-//! `migrations/`), the row type the checker writes, and the queries the API reads.
+//! `migrations/`: the raw table and hourly / daily rollups filled by materialized views), the row
+//! type the checker writes, the batched, spooling [`Writer`], and the queries the API reads
+//! (uptime, daily bars, latency percentiles, chart series, Apdex).
 
 mod migrate;
 mod queries;
+mod reports;
 mod row;
+mod window;
+mod writer;
 
 pub use queries::{RegionLatest, UptimeSummary};
+pub use reports::{
+    Apdex, ApdexTrend, BarStatus, Counts, DailyBar, MonitorBars, MonitorUptime, PhaseLatency,
+    Quantiles, RegionCounts, RegionLatency, Resolution, Series, SeriesPoint, StatusPageAnalytics,
+    APDEX_BIN_MS,
+};
 pub use row::{CheckRow, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP};
+pub use window::{Source, TimeWindow};
+pub use writer::{ReplayReport, WriteOutcome, Writer, WriterConfig};
 
 use clickhouse::Client;
 
@@ -29,9 +41,26 @@ pub enum AnalyticsError {
     },
     #[error("invalid clickhouse database name {0:?}: use letters, digits and underscores")]
     DatabaseName(String),
+    #[error("invalid {name}: {message}")]
+    Config { name: &'static str, message: String },
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("spool {path}: {source}")]
+    Spool {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = AnalyticsError> = std::result::Result<T, E>;
+
+/// Default retention of raw rows (`CLICKHOUSE_RAW_TTL_DAYS`).
+pub const DEFAULT_RAW_TTL_DAYS: u32 = 35;
+/// Retention of the hourly rollup (fixed in `migrations/0002_rollups.sql`).
+pub const HOURLY_TTL_DAYS: u32 = 100;
+/// Retention of the daily rollup (fixed in `migrations/0002_rollups.sql`).
+pub const DAILY_TTL_DAYS: u32 = 400;
 
 /// A handle on our ClickHouse database. Cheap to clone.
 #[derive(Clone)]
@@ -39,10 +68,28 @@ pub struct Analytics {
     client: Client,
     server: Client,
     database: String,
+    raw_ttl_days: u32,
+}
+
+/// Reads `CLICKHOUSE_RAW_TTL_DAYS` (days raw rows are kept; default 35, at least 2).
+pub fn raw_ttl_days_from_env() -> Result<u32> {
+    match std::env::var("CLICKHOUSE_RAW_TTL_DAYS") {
+        Err(_) => Ok(DEFAULT_RAW_TTL_DAYS),
+        Ok(value) if value.trim().is_empty() => Ok(DEFAULT_RAW_TTL_DAYS),
+        Ok(value) => match value.trim().parse::<u32>() {
+            Ok(days) if (2..=3650).contains(&days) => Ok(days),
+            _ => Err(AnalyticsError::Config {
+                name: "CLICKHOUSE_RAW_TTL_DAYS",
+                message: format!("{value:?} is not a number of days between 2 and 3650"),
+            }),
+        },
+    }
 }
 
 impl Analytics {
     /// `url` is the HTTP interface (e.g. `http://127.0.0.1:8123`); `database` is ours alone.
+    /// The raw-row retention comes from `CLICKHOUSE_RAW_TTL_DAYS` (see [`raw_ttl_days_from_env`]);
+    /// override it with [`Analytics::with_raw_ttl_days`].
     pub fn new(url: &str, database: &str) -> Result<Self> {
         let valid = !database.is_empty()
             && database.len() <= 64
@@ -58,7 +105,18 @@ impl Analytics {
             client,
             server,
             database: database.to_owned(),
+            raw_ttl_days: raw_ttl_days_from_env()?,
         })
+    }
+
+    /// Days raw rows are kept; [`Analytics::migrate`] applies it to the table when it differs.
+    pub fn with_raw_ttl_days(mut self, days: u32) -> Self {
+        self.raw_ttl_days = days.max(2);
+        self
+    }
+
+    pub fn raw_ttl_days(&self) -> u32 {
+        self.raw_ttl_days
     }
 
     pub fn database(&self) -> &str {
@@ -78,8 +136,10 @@ impl Analytics {
             .map_err(|source| AnalyticsError::Query { op: "ping", source })
     }
 
-    /// Inserts one batch. `batch_token` makes a retried batch count once
-    /// (`insert_deduplication_token`; the table keeps a deduplication window).
+    /// Inserts one batch, once: `batch_token` makes a retried batch count once
+    /// (`insert_deduplication_token`; the raw table and the rollups keep a deduplication window,
+    /// and a deduplicated block is not counted again by the materialized views).
+    /// [`Writer`] adds retries and the spool on top of this.
     pub async fn insert_checks(&self, rows: &[CheckRow], batch_token: &str) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
@@ -91,7 +151,9 @@ impl Analytics {
             .insert::<CheckRow>("check_results")
             .await
             .map_err(wrap)?
-            .with_setting("insert_deduplication_token", batch_token);
+            .with_setting("insert_deduplication_token", batch_token)
+            .with_setting("insert_deduplicate", "1")
+            .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1");
         for row in rows {
             insert.write(row).await.map_err(wrap)?;
         }

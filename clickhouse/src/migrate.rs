@@ -9,14 +9,23 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "check_results",
-    sql: include_str!("../migrations/0001_check_results.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "check_results",
+        sql: include_str!("../migrations/0001_check_results.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rollups",
+        sql: include_str!("../migrations/0002_rollups.sql"),
+    },
+];
 
 impl Analytics {
-    /// Creates the database and applies pending migrations. Safe to run on every start.
+    /// Creates the database, applies pending migrations (each recorded in `schema_migrations`)
+    /// and sets the raw rows' TTL to [`Analytics::raw_ttl_days`] when it differs. Safe to run on
+    /// every start.
     pub async fn migrate(&self) -> Result<()> {
         let fail = |name: &str| {
             let name = name.to_owned();
@@ -67,8 +76,50 @@ impl Analytics {
                 .await
                 .map_err(fail(migration.name))?;
         }
-        Ok(())
+        self.apply_raw_ttl().await
     }
+
+    /// `ALTER TABLE check_results MODIFY TTL` when the table's TTL is not the configured one.
+    /// Not materialized at once (`materialize_ttl_after_modify = 0`): a start never rewrites the
+    /// table; expired rows go with the next merges (and queries never rely on raw rows older than
+    /// the configured TTL).
+    async fn apply_raw_ttl(&self) -> Result<()> {
+        let fail = |source| AnalyticsError::Migration {
+            name: "raw ttl".into(),
+            source,
+        };
+        let engine: String = self
+            .server
+            .query("SELECT engine_full FROM system.tables WHERE database = ? AND name = 'check_results'")
+            .bind(&self.database)
+            .fetch_one()
+            .await
+            .map_err(fail)?;
+        if current_ttl_days(&engine) == Some(self.raw_ttl_days) {
+            return Ok(());
+        }
+        tracing::info!(
+            days = self.raw_ttl_days,
+            "setting the TTL of clickhouse raw check results"
+        );
+        self.client
+            .query(&format!(
+                "ALTER TABLE check_results MODIFY TTL toDateTime(checked_at) + toIntervalDay({})",
+                self.raw_ttl_days
+            ))
+            .with_setting("materialize_ttl_after_modify", "0")
+            .execute()
+            .await
+            .map_err(fail)
+    }
+}
+
+/// The N of `TTL toDateTime(checked_at) + toIntervalDay(N)` in a table's `engine_full`.
+fn current_ttl_days(engine_full: &str) -> Option<u32> {
+    let ttl = &engine_full[engine_full.find(" TTL ")?..];
+    let start = ttl.find("toIntervalDay(")? + "toIntervalDay(".len();
+    let end = start + ttl[start..].find(')')?;
+    ttl[start..end].trim().parse().ok()
 }
 
 /// Splits a migration file into statements (the HTTP interface takes one per request).
@@ -88,6 +139,14 @@ fn statements(sql: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_the_ttl_in_days() {
+        let engine = "MergeTree PARTITION BY toYYYYMM(checked_at) ORDER BY (tenant_id) \
+                      TTL toDateTime(checked_at) + toIntervalDay(35) SETTINGS index_granularity = 8192";
+        assert_eq!(super::current_ttl_days(engine), Some(35));
+        assert_eq!(super::current_ttl_days("MergeTree ORDER BY x"), None);
+    }
+
     #[test]
     fn splits_statements_and_drops_comments() {
         let parts = super::statements(

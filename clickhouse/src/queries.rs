@@ -63,25 +63,25 @@ impl Analytics {
             })
     }
 
-    /// Check counts per monitor of a tenant over the last `window_secs`.
+    /// Check counts per monitor of a tenant over the last `window_secs` (rollups for whole
+    /// hours, raw rows for the partial hours at the edges; see [`Analytics::uptime_report`]).
     pub async fn uptime(&self, tenant_id: Uuid, window_secs: u32) -> Result<Vec<UptimeSummary>> {
-        self.client
-            .query(
-                "SELECT monitor_id, count() AS checks, \
-                        countIf(status = 'up') AS up, countIf(status = 'degraded') AS degraded, \
-                        countIf(status = 'down') AS down \
-                 FROM check_results \
-                 WHERE tenant_id = ? AND checked_at >= now64(6) - toIntervalSecond(?) \
-                 GROUP BY monitor_id \
-                 ORDER BY monitor_id",
-            )
-            .bind(tenant_id)
-            .bind(window_secs)
-            .fetch_all()
-            .await
-            .map_err(|source| AnalyticsError::Query {
-                op: "uptime",
-                source,
+        let window = crate::TimeWindow::ending_at(
+            chrono::Utc::now(),
+            chrono::Duration::seconds(i64::from(window_secs.max(1))),
+        );
+        let report = self
+            .uptime_report(tenant_id, window, &[], crate::Source::Rollups)
+            .await?;
+        Ok(report
+            .into_iter()
+            .map(|m| UptimeSummary {
+                monitor_id: m.monitor_id,
+                checks: m.overall.checks,
+                up: m.overall.up,
+                degraded: m.overall.degraded,
+                down: m.overall.down,
             })
+            .collect())
     }
 }

@@ -57,11 +57,11 @@ async fn migrations_are_idempotent() {
     analytics.migrate().await.expect("second run is a no-op");
     let versions: Vec<u32> = analytics
         .client()
-        .query("SELECT version FROM schema_migrations")
+        .query("SELECT version FROM schema_migrations ORDER BY version")
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(versions, vec![1], "each migration recorded once");
+    assert_eq!(versions, vec![1, 2], "each migration recorded once");
     analytics.drop_database().await.unwrap();
 }
 

@@ -1,0 +1,1127 @@
+//! Status-page analytics: uptime over any window (overall and per region, maintenance excluded on
+//! request), 90 daily bars, latency percentiles per region and phase, chart series and Apdex.
+//!
+//! Every aggregate is answered from a [`Plan`](crate::window): whole days from the daily rollup,
+//! whole hours from the hourly rollup and partial hours from raw rows, in one SQL query
+//! (`UNION ALL` of the parts, summed / merged outside). With [`Source::Raw`] the same query reads
+//! raw rows only: the reference the rollups are tested and benchmarked against.
+
+use crate::window::{ceil_secs, plan, Horizons, Plan, DAY_US};
+use crate::{Analytics, AnalyticsError, Result, Source, TimeWindow};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Width of the Apdex histogram bins in the rollups: Apdex thresholds are whole multiples of it.
+pub const APDEX_BIN_MS: u32 = 10;
+/// Parameters of the `quantilesBFloat16` states in the rollups (p50, p75, p90, p95, p99).
+const QUANTILE_LEVELS: &str = "(0.5, 0.75, 0.9, 0.95, 0.99)";
+const PHASES: [&str; 6] = [
+    "dns",
+    "tcp_connect",
+    "tls_handshake",
+    "ttfb",
+    "transfer",
+    "total",
+];
+
+/// Check counts. Uptime counts degraded checks as up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub checks: u64,
+    pub up: u64,
+    pub degraded: u64,
+    pub down: u64,
+}
+
+impl Counts {
+    /// Percentage of checks that were not down; `None` without data (never a made-up 100%).
+    pub fn uptime_percent(&self) -> Option<f64> {
+        (self.checks > 0).then(|| 100.0 * (self.up + self.degraded) as f64 / self.checks as f64)
+    }
+
+    /// The worst status seen, or [`BarStatus::NoData`].
+    pub fn worst(&self) -> BarStatus {
+        if self.checks == 0 {
+            BarStatus::NoData
+        } else if self.down > 0 {
+            BarStatus::Down
+        } else if self.degraded > 0 {
+            BarStatus::Degraded
+        } else {
+            BarStatus::Up
+        }
+    }
+
+    fn add(&mut self, other: &Counts) {
+        self.checks += other.checks;
+        self.up += other.up;
+        self.degraded += other.degraded;
+        self.down += other.down;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionCounts {
+    pub region: String,
+    pub counts: Counts,
+}
+
+/// Uptime of one monitor over one window: all regions together and per region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorUptime {
+    pub monitor_id: Uuid,
+    pub overall: Counts,
+    pub regions: Vec<RegionCounts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BarStatus {
+    NoData,
+    Up,
+    Degraded,
+    Down,
+}
+
+/// One UTC day of one monitor (all regions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyBar {
+    pub day: NaiveDate,
+    pub counts: Counts,
+    pub status: BarStatus,
+}
+
+impl DailyBar {
+    pub fn uptime_percent(&self) -> Option<f64> {
+        self.counts.uptime_percent()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorBars {
+    pub monitor_id: Uuid,
+    /// Oldest first, one per day, days without checks as [`BarStatus::NoData`].
+    pub days: Vec<DailyBar>,
+}
+
+/// Percentiles in microseconds (`quantilesBFloat16`: within 0.4% of the exact value).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl Quantiles {
+    fn from_array(values: &[f64]) -> Option<Self> {
+        match values {
+            [p50, p75, p90, p95, p99] if !p50.is_nan() => Some(Self {
+                p50: *p50,
+                p75: *p75,
+                p90: *p90,
+                p95: *p95,
+                p99: *p99,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhaseLatency {
+    pub dns: Quantiles,
+    pub tcp_connect: Quantiles,
+    pub tls_handshake: Quantiles,
+    pub ttfb: Quantiles,
+    pub transfer: Quantiles,
+    pub total: Quantiles,
+}
+
+/// Latency of one monitor from one region over a window; down checks are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionLatency {
+    pub monitor_id: Uuid,
+    pub region: String,
+    pub counts: Counts,
+    /// Checks with a latency (not down).
+    pub samples: u64,
+    pub mean_total_us: Option<f64>,
+    /// Percentiles of the total time; `None` without samples.
+    pub total: Option<Quantiles>,
+    /// Every phase; `None` without samples and from [`Analytics::latency_total`].
+    pub phases: Option<PhaseLatency>,
+}
+
+/// Chart resolution: one point per minute (raw rows), per hour or per UTC day (rollups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    Raw,
+    Hour,
+    Day,
+}
+
+impl Resolution {
+    /// Up to 12 hours: raw (per minute); up to 14 days: hourly; longer: daily. Windows starting
+    /// before the raw TTL use at least hours.
+    pub fn for_window(window: &TimeWindow, now: DateTime<Utc>, raw_ttl_days: u32) -> Self {
+        let length = window.length();
+        let raw_kept = window.start > now - Duration::days(i64::from(raw_ttl_days));
+        if length <= Duration::hours(12) && raw_kept {
+            Self::Raw
+        } else if length <= Duration::days(14) {
+            Self::Hour
+        } else {
+            Self::Day
+        }
+    }
+
+    pub fn bucket_secs(self) -> i64 {
+        match self {
+            Self::Raw => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// Start of the bucket.
+    pub at: DateTime<Utc>,
+    pub region: String,
+    pub counts: Counts,
+    pub mean_total_us: Option<f64>,
+    pub p50_total_us: Option<f64>,
+    pub p95_total_us: Option<f64>,
+    pub p99_total_us: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub resolution: Resolution,
+    /// Ordered by region, then time; buckets without checks are absent.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// Apdex over a window with threshold T: satisfied = not down and total <= T, tolerating = not
+/// down and T < total <= 4T, frustrated = the rest (slower, or down).
+/// Score = (satisfied + tolerating / 2) / checks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Apdex {
+    pub threshold_ms: u32,
+    pub checks: u64,
+    pub satisfied: u64,
+    pub tolerating: u64,
+    pub frustrated: u64,
+    pub score: Option<f64>,
+}
+
+impl Apdex {
+    fn new(threshold_ms: u32, checks: u64, satisfied: u64, tolerating: u64) -> Self {
+        Self {
+            threshold_ms,
+            checks,
+            satisfied,
+            tolerating,
+            frustrated: checks - satisfied - tolerating,
+            score: (checks > 0)
+                .then(|| (satisfied as f64 + tolerating as f64 / 2.0) / checks as f64),
+        }
+    }
+
+    /// Variance of the per-check score (1, 0.5 or 0).
+    fn variance(&self) -> f64 {
+        let Some(mean) = self.score else { return 0.0 };
+        let n = self.checks as f64;
+        let mean_sq = (self.satisfied as f64 + self.tolerating as f64 / 4.0) / n;
+        (mean_sq - mean * mean).max(0.0)
+    }
+}
+
+/// Apdex of a window against the previous window of the same length.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ApdexTrend {
+    pub current: Apdex,
+    pub previous: Apdex,
+    /// current score − previous score.
+    pub change: Option<f64>,
+    /// See [`ApdexTrend::is_significant_degradation`].
+    pub significant_degradation: bool,
+}
+
+impl ApdexTrend {
+    /// Minimum checks in each window before a trend is judged.
+    pub const MIN_CHECKS: u64 = 50;
+    /// Minimum drop of the score that matters.
+    pub const MIN_DROP: f64 = 0.05;
+
+    fn new(current: Apdex, previous: Apdex) -> Self {
+        let change = current.score.zip(previous.score).map(|(c, p)| c - p);
+        Self {
+            current,
+            previous,
+            change,
+            significant_degradation: Self::is_significant_degradation(&current, &previous),
+        }
+    }
+
+    /// The rule: both windows have at least [`Self::MIN_CHECKS`] checks, the score dropped by at
+    /// least [`Self::MIN_DROP`], and the drop is more than three standard errors of the
+    /// difference of the two means (per-check scores 1 / 0.5 / 0), so noise on small samples does
+    /// not raise it.
+    pub fn is_significant_degradation(current: &Apdex, previous: &Apdex) -> bool {
+        let (Some(cur), Some(prev)) = (current.score, previous.score) else {
+            return false;
+        };
+        if current.checks < Self::MIN_CHECKS || previous.checks < Self::MIN_CHECKS {
+            return false;
+        }
+        let drop = prev - cur;
+        let se = (current.variance() / current.checks as f64
+            + previous.variance() / previous.checks as f64)
+            .sqrt();
+        drop >= Self::MIN_DROP && drop > 3.0 * se
+    }
+}
+
+/// Everything a status page shows from ClickHouse, for one tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusPageAnalytics {
+    pub generated_at: DateTime<Utc>,
+    pub bars: Vec<MonitorBars>,
+    /// `("24h" | "7d" | "30d" | "90d", uptime per monitor)`, windows as [`TimeWindow::status_page`].
+    pub uptime: Vec<(String, Vec<MonitorUptime>)>,
+    /// The 24h window, per monitor and region: total-time percentiles (`phases` is `None`).
+    pub latency_24h: Vec<RegionLatency>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL building
+
+#[derive(Clone, Copy)]
+enum Table {
+    Raw,
+    Hourly,
+    Daily,
+}
+
+#[derive(Clone)]
+enum Key {
+    /// A constant tag (which window).
+    Tag(i64),
+    /// Start of the enclosing bucket of this many seconds (epoch-aligned, so UTC days).
+    Bucket(i64),
+    /// `table code * SEGMENT_BASE + i`, where `i` is the index of the first boundary (µs) the
+    /// row's time is below: several windows read by one scan per table (see [`segmented`]).
+    Segments(i64, Vec<i64>),
+}
+
+const SEGMENT_BASE: i64 = 1_000_000;
+
+#[derive(Clone, Copy)]
+enum Columns {
+    Counts,
+    /// Counts, latency samples and sum, and the total time's quantiles.
+    Total,
+    /// Counts, latency samples and sum, and every phase's quantiles.
+    Latency,
+    /// Apdex counts for a threshold of this many 10 ms bins.
+    Apdex(u32),
+}
+
+struct Part {
+    table: Table,
+    ranges: Vec<(i64, i64)>,
+    key: Key,
+}
+
+fn parts_of(plan: Plan, key: Key) -> Vec<Part> {
+    let mut parts = Vec::new();
+    for (table, ranges) in [
+        (Table::Daily, plan.daily),
+        (Table::Hourly, plan.hourly),
+        (Table::Raw, plan.raw),
+    ] {
+        if !ranges.is_empty() {
+            parts.push(Part {
+                table,
+                ranges,
+                key: key.clone(),
+            });
+        }
+    }
+    parts
+}
+
+/// Several windows' plans as one part per table (a `UNION ALL` branch costs more than the rows
+/// these queries read): each table's time axis is cut at every range edge of every window, a row
+/// is keyed by its segment, and `windows[k]` lists the windows a segment key belongs to.
+fn segmented(plans: &[Plan]) -> (Vec<Part>, BTreeMap<i64, Vec<usize>>) {
+    let mut parts = Vec::new();
+    let mut windows: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (code, table) in [(0, Table::Raw), (1, Table::Hourly), (2, Table::Daily)] {
+        let ranges_of = |p: &Plan| match table {
+            Table::Raw => p.raw.clone(),
+            Table::Hourly => p.hourly.clone(),
+            Table::Daily => p.daily.clone(),
+        };
+        let mut bounds: Vec<i64> = plans
+            .iter()
+            .flat_map(|p| ranges_of(p).into_iter().flat_map(|(a, b)| [a, b]))
+            .collect();
+        if bounds.is_empty() {
+            continue;
+        }
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut covered: Vec<(i64, i64)> = Vec::new();
+        for (w, p) in plans.iter().enumerate() {
+            for (a, b) in ranges_of(p) {
+                // A time in [bounds[i-1], bounds[i]) is first below bounds[i], whose 1-based
+                // index (arrayFirstIndex) is i + 1.
+                for i in 1..bounds.len() {
+                    if bounds[i - 1] >= a && bounds[i] <= b {
+                        let key = code * SEGMENT_BASE + i as i64 + 1;
+                        windows.entry(key).or_default().push(w);
+                        covered.push((bounds[i - 1], bounds[i]));
+                    }
+                }
+            }
+        }
+        covered.sort_unstable();
+        covered.dedup();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in covered {
+            match merged.last_mut() {
+                Some(last) if last.1 >= a => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        parts.push(Part {
+            table,
+            ranges: merged,
+            key: Key::Segments(code, bounds),
+        });
+    }
+    (parts, windows)
+}
+
+fn tenant_filter(tenant: Uuid, monitors: &[Uuid]) -> String {
+    let mut filter = format!("tenant_id = toUUID('{tenant}')");
+    if !monitors.is_empty() {
+        let list: Vec<String> = monitors.iter().map(|m| format!("toUUID('{m}')")).collect();
+        filter.push_str(&format!(" AND monitor_id IN ({})", list.join(", ")));
+    }
+    filter
+}
+
+fn part_sql(part: &Part, tenant_filter: &str, columns: Columns) -> String {
+    let (table, time_filter, key) = match part.table {
+        Table::Raw => {
+            let ranges: Vec<String> = part
+                .ranges
+                .iter()
+                .map(|(a, b)| {
+                    format!(
+                        "(checked_at >= fromUnixTimestamp64Micro(toInt64({a}), 'UTC') \
+                         AND checked_at < fromUnixTimestamp64Micro(toInt64({b}), 'UTC'))"
+                    )
+                })
+                .collect();
+            let key = match &part.key {
+                Key::Tag(tag) => format!("toInt64({tag})"),
+                Key::Bucket(secs) => format!(
+                    "toInt64(intDiv(toUnixTimestamp64Micro(checked_at), {}) * {secs})",
+                    secs * 1_000_000
+                ),
+                Key::Segments(code, bounds) => format!(
+                    "toInt64({} + arrayFirstIndex(x -> toUnixTimestamp64Micro(checked_at) < x, [{}]))",
+                    code * SEGMENT_BASE,
+                    bounds
+                        .iter()
+                        .map(|b| format!("toInt64({b})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            ("check_results", ranges.join(" OR "), key)
+        }
+        Table::Hourly | Table::Daily => {
+            let ranges: Vec<String> = part
+                .ranges
+                .iter()
+                .map(|(a, b)| {
+                    format!(
+                        "(bucket >= toDateTime({}, 'UTC') AND bucket < toDateTime({}, 'UTC'))",
+                        ceil_secs(*a),
+                        ceil_secs(*b)
+                    )
+                })
+                .collect();
+            let key = match &part.key {
+                Key::Tag(tag) => format!("toInt64({tag})"),
+                Key::Bucket(secs) => {
+                    format!("toInt64(intDiv(toUnixTimestamp(bucket), {secs}) * {secs})")
+                }
+                Key::Segments(code, bounds) => format!(
+                    "toInt64({} + arrayFirstIndex(x -> toInt64(toUnixTimestamp(bucket)) < x, [{}]))",
+                    code * SEGMENT_BASE,
+                    bounds
+                        .iter()
+                        .map(|b| format!("toInt64({})", ceil_secs(*b)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let table = if matches!(part.table, Table::Hourly) {
+                "check_rollup_hourly"
+            } else {
+                "check_rollup_daily"
+            };
+            (table, ranges.join(" OR "), key)
+        }
+    };
+    let raw = matches!(part.table, Table::Raw);
+    let mut select = vec![
+        "monitor_id".to_owned(),
+        "region".to_owned(),
+        format!("{key} AS k"),
+    ];
+    if raw {
+        select.extend([
+            "count() AS checks".to_owned(),
+            "countIf(status = 'up') AS up".to_owned(),
+            "countIf(status = 'degraded') AS degraded".to_owned(),
+            "countIf(status = 'down') AS down".to_owned(),
+        ]);
+    } else {
+        select
+            .extend(["checks", "up", "degraded", "down"].map(|c| format!("toUInt64({c}) AS {c}")));
+    }
+    let phases: &[&str] = match columns {
+        Columns::Total => &["total"],
+        _ => &PHASES,
+    };
+    match columns {
+        Columns::Counts => {}
+        Columns::Latency | Columns::Total if raw => {
+            select.push("countIf(status != 'down') AS latency_samples".into());
+            select.push("sumIf(toUInt64(total_us), status != 'down') AS total_us_sum".into());
+            for phase in phases {
+                select.push(format!(
+                    "quantilesBFloat16StateIf{QUANTILE_LEVELS}({phase}_us, status != 'down') \
+                     AS {phase}_q"
+                ));
+            }
+        }
+        Columns::Latency | Columns::Total => {
+            select.push("toUInt64(latency_samples) AS latency_samples".into());
+            select.push("toUInt64(total_us_sum) AS total_us_sum".into());
+            for phase in phases {
+                select.push(format!("{phase}_q"));
+            }
+        }
+        Columns::Apdex(bins) if raw => {
+            let t = u64::from(bins) * 10_000;
+            select.push(format!(
+                "countIf(status != 'down' AND total_us <= {t}) AS satisfied"
+            ));
+            select.push(format!(
+                "countIf(status != 'down' AND total_us > {t} AND total_us <= {}) AS tolerating",
+                4 * t
+            ));
+        }
+        Columns::Apdex(bins) => {
+            let hist = |cond: String| {
+                format!(
+                    "arraySum(arrayMap((b, c) -> if({cond}, c, 0), \
+                     tupleElement(apdex_hist, 1), tupleElement(apdex_hist, 2)))"
+                )
+            };
+            select.push(format!("{} AS satisfied", hist(format!("b <= {bins}"))));
+            select.push(format!(
+                "{} AS tolerating",
+                hist(format!("b > {bins} AND b <= {}", 4 * bins))
+            ));
+        }
+    }
+    let group = if raw {
+        " GROUP BY monitor_id, region, k"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT {} FROM {table} WHERE {tenant_filter} AND ({time_filter}){group}",
+        select.join(", ")
+    )
+}
+
+/// The outer query over the parts; `by_region: false` sums the regions (region `''`).
+fn query_sql(parts: &[Part], tenant_filter: &str, columns: Columns, by_region: bool) -> String {
+    let union: Vec<String> = parts
+        .iter()
+        .map(|p| part_sql(p, tenant_filter, columns))
+        .collect();
+    let mut outer = vec![
+        "monitor_id".to_owned(),
+        "region".to_owned(),
+        "k".to_owned(),
+        "sum(checks) AS checks".to_owned(),
+        "sum(up) AS up".to_owned(),
+        "sum(degraded) AS degraded".to_owned(),
+        "sum(down) AS down".to_owned(),
+    ];
+    let phases: &[&str] = match columns {
+        Columns::Total => &["total"],
+        _ => &PHASES,
+    };
+    match columns {
+        Columns::Counts => {}
+        Columns::Latency | Columns::Total => {
+            outer.push("sum(latency_samples) AS latency_samples".into());
+            outer.push("sum(total_us_sum) AS total_us_sum".into());
+            for phase in phases {
+                outer.push(format!(
+                    "quantilesBFloat16Merge{QUANTILE_LEVELS}({phase}_q) AS {phase}"
+                ));
+            }
+        }
+        Columns::Apdex(_) => {
+            outer.push("sum(satisfied) AS satisfied".into());
+            outer.push("sum(tolerating) AS tolerating".into());
+        }
+    }
+    // No ORDER BY: callers order what they need; sorting the result costs more than the rest.
+    let (region, group) = if by_region {
+        ("region", "monitor_id, region, k")
+    } else {
+        ("'' AS region", "monitor_id, k")
+    };
+    outer[1] = region.to_owned();
+    format!(
+        "SELECT {} FROM ({}) GROUP BY {group}",
+        outer.join(", "),
+        union.join(" UNION ALL ")
+    )
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct CountsRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    region: String,
+    k: i64,
+    checks: u64,
+    up: u64,
+    degraded: u64,
+    down: u64,
+}
+
+impl CountsRow {
+    fn counts(&self) -> Counts {
+        Counts {
+            checks: self.checks,
+            up: self.up,
+            degraded: self.degraded,
+            down: self.down,
+        }
+    }
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct LatencyRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    region: String,
+    #[allow(dead_code)] // always the one window's tag
+    k: i64,
+    checks: u64,
+    up: u64,
+    degraded: u64,
+    down: u64,
+    latency_samples: u64,
+    total_us_sum: u64,
+    dns: Vec<f64>,
+    tcp_connect: Vec<f64>,
+    tls_handshake: Vec<f64>,
+    ttfb: Vec<f64>,
+    transfer: Vec<f64>,
+    total: Vec<f64>,
+}
+
+impl LatencyRow {
+    fn counts(&self) -> Counts {
+        Counts {
+            checks: self.checks,
+            up: self.up,
+            degraded: self.degraded,
+            down: self.down,
+        }
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.latency_samples > 0).then(|| self.total_us_sum as f64 / self.latency_samples as f64)
+    }
+
+    fn phases(&self) -> Option<PhaseLatency> {
+        if self.latency_samples == 0 {
+            return None;
+        }
+        Some(PhaseLatency {
+            dns: Quantiles::from_array(&self.dns)?,
+            tcp_connect: Quantiles::from_array(&self.tcp_connect)?,
+            tls_handshake: Quantiles::from_array(&self.tls_handshake)?,
+            ttfb: Quantiles::from_array(&self.ttfb)?,
+            transfer: Quantiles::from_array(&self.transfer)?,
+            total: Quantiles::from_array(&self.total)?,
+        })
+    }
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct TotalRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    region: String,
+    k: i64,
+    checks: u64,
+    up: u64,
+    degraded: u64,
+    down: u64,
+    latency_samples: u64,
+    total_us_sum: u64,
+    total: Vec<f64>,
+}
+
+impl TotalRow {
+    fn counts(&self) -> Counts {
+        Counts {
+            checks: self.checks,
+            up: self.up,
+            degraded: self.degraded,
+            down: self.down,
+        }
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.latency_samples > 0).then(|| self.total_us_sum as f64 / self.latency_samples as f64)
+    }
+
+    fn total(&self) -> Option<Quantiles> {
+        Quantiles::from_array(&self.total).filter(|_| self.latency_samples > 0)
+    }
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct ApdexRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    region: String,
+    k: i64,
+    checks: u64,
+    up: u64,
+    degraded: u64,
+    down: u64,
+    satisfied: u64,
+    tolerating: u64,
+}
+
+fn micros(window: &[TimeWindow]) -> Vec<(i64, i64)> {
+    window.iter().map(TimeWindow::micros).collect()
+}
+
+fn day_of(secs: i64) -> NaiveDate {
+    DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+impl Analytics {
+    fn horizons(&self) -> Horizons {
+        Horizons::new(Utc::now().timestamp_micros(), self.raw_ttl_days)
+    }
+
+    async fn fetch<T>(&self, op: &'static str, sql: &str) -> Result<Vec<T>>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        tracing::trace!(op, sql, "clickhouse query");
+        self.client
+            .query(sql)
+            .fetch_all()
+            .await
+            .map_err(|source| AnalyticsError::Query { op, source })
+    }
+
+    /// Uptime of every monitor of `tenant` over each of `windows` (one query for all), overall
+    /// and per region; checks inside `maintenance` (half-open UTC ranges) are left out. Monitors
+    /// without checks in a window are absent from that window's list.
+    pub async fn uptime_windows(
+        &self,
+        tenant: Uuid,
+        windows: &[TimeWindow],
+        maintenance: &[TimeWindow],
+        source: Source,
+    ) -> Result<Vec<Vec<MonitorUptime>>> {
+        let horizons = self.horizons();
+        let exclude = micros(maintenance);
+        let plans: Vec<Plan> = windows
+            .iter()
+            .map(|w| plan(w.micros(), &exclude, source, horizons))
+            .collect();
+        let (parts, segment_windows) = segmented(&plans);
+        // window → monitor → region → counts
+        let mut out: Vec<BTreeMap<Uuid, BTreeMap<String, Counts>>> =
+            vec![BTreeMap::new(); windows.len()];
+        if !parts.is_empty() {
+            let sql = query_sql(&parts, &tenant_filter(tenant, &[]), Columns::Counts, true);
+            let rows: Vec<CountsRow> = self.fetch("uptime", &sql).await?;
+            for row in rows {
+                let counts = row.counts();
+                for w in segment_windows.get(&row.k).into_iter().flatten() {
+                    out[*w]
+                        .entry(row.monitor_id)
+                        .or_default()
+                        .entry(row.region.clone())
+                        .or_default()
+                        .add(&counts);
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|monitors| {
+                monitors
+                    .into_iter()
+                    .map(|(monitor_id, regions)| MonitorUptime {
+                        monitor_id,
+                        overall: regions.values().fold(Counts::default(), |mut all, c| {
+                            all.add(c);
+                            all
+                        }),
+                        regions: regions
+                            .into_iter()
+                            .map(|(region, counts)| RegionCounts { region, counts })
+                            .collect(),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Uptime of every monitor of `tenant` over one window; see [`Analytics::uptime_windows`].
+    pub async fn uptime_report(
+        &self,
+        tenant: Uuid,
+        window: TimeWindow,
+        maintenance: &[TimeWindow],
+        source: Source,
+    ) -> Result<Vec<MonitorUptime>> {
+        Ok(self
+            .uptime_windows(tenant, &[window], maintenance, source)
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// `days` daily bars (UTC days, the last one is today, up to `now`) per monitor: one entry
+    /// per monitor in `monitors`, or per monitor with data when `monitors` is empty. Days without
+    /// checks are [`BarStatus::NoData`].
+    pub async fn daily_bars(
+        &self,
+        tenant: Uuid,
+        monitors: &[Uuid],
+        days: u32,
+        now: DateTime<Utc>,
+        maintenance: &[TimeWindow],
+        source: Source,
+    ) -> Result<Vec<MonitorBars>> {
+        let days = i64::from(days.max(1));
+        let today = now.timestamp_micros().div_euclid(DAY_US) * DAY_US;
+        let window = (today - (days - 1) * DAY_US, today + DAY_US);
+        let plan = plan(window, &micros(maintenance), source, self.horizons());
+        let empty = plan.is_empty();
+        let parts = parts_of(plan, Key::Bucket(86_400));
+        let rows: Vec<CountsRow> = if empty {
+            Vec::new()
+        } else {
+            let sql = query_sql(
+                &parts,
+                &tenant_filter(tenant, monitors),
+                Columns::Counts,
+                false,
+            );
+            self.fetch("daily bars", &sql).await?
+        };
+        let mut by_monitor: BTreeMap<Uuid, BTreeMap<i64, Counts>> =
+            monitors.iter().map(|m| (*m, BTreeMap::new())).collect();
+        for row in &rows {
+            by_monitor
+                .entry(row.monitor_id)
+                .or_default()
+                .entry(row.k)
+                .or_default()
+                .add(&row.counts());
+        }
+        let first_day = window.0 / 1_000_000;
+        let bars = |monitor_id: Uuid, per_day: &BTreeMap<i64, Counts>| MonitorBars {
+            monitor_id,
+            days: (0..days)
+                .map(|i| {
+                    let secs = first_day + i * 86_400;
+                    let counts = per_day.get(&secs).copied().unwrap_or_default();
+                    DailyBar {
+                        day: day_of(secs),
+                        counts,
+                        status: counts.worst(),
+                    }
+                })
+                .collect(),
+        };
+        Ok(if monitors.is_empty() {
+            by_monitor.iter().map(|(m, d)| bars(*m, d)).collect()
+        } else {
+            monitors.iter().map(|m| bars(*m, &by_monitor[m])).collect()
+        })
+    }
+
+    /// Latency percentiles (p50/p75/p90/p95/p99 of every phase and the total) per monitor and
+    /// region of `tenant` over `window`. Down checks have no meaningful latency and are left out.
+    pub async fn latency(
+        &self,
+        tenant: Uuid,
+        window: TimeWindow,
+        source: Source,
+    ) -> Result<Vec<RegionLatency>> {
+        let parts = parts_of(
+            plan(window.micros(), &[], source, self.horizons()),
+            Key::Tag(0),
+        );
+        let sql = query_sql(&parts, &tenant_filter(tenant, &[]), Columns::Latency, true);
+        let mut rows: Vec<LatencyRow> = self.fetch("latency", &sql).await?;
+        rows.sort_by(|a, b| (a.monitor_id, &a.region).cmp(&(b.monitor_id, &b.region)));
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let phases = row.phases();
+                RegionLatency {
+                    monitor_id: row.monitor_id,
+                    counts: row.counts(),
+                    samples: row.latency_samples,
+                    mean_total_us: row.mean(),
+                    total: phases.map(|p| p.total),
+                    phases,
+                    region: row.region,
+                }
+            })
+            .collect())
+    }
+
+    /// Like [`Analytics::latency`] with the total time's percentiles only (what a status page
+    /// shows; a sixth of the work).
+    pub async fn latency_total(
+        &self,
+        tenant: Uuid,
+        window: TimeWindow,
+        source: Source,
+    ) -> Result<Vec<RegionLatency>> {
+        let parts = parts_of(
+            plan(window.micros(), &[], source, self.horizons()),
+            Key::Tag(0),
+        );
+        let sql = query_sql(&parts, &tenant_filter(tenant, &[]), Columns::Total, true);
+        let mut rows: Vec<TotalRow> = self.fetch("latency", &sql).await?;
+        rows.sort_by(|a, b| (a.monitor_id, &a.region).cmp(&(b.monitor_id, &b.region)));
+        Ok(rows
+            .into_iter()
+            .map(|row| RegionLatency {
+                monitor_id: row.monitor_id,
+                counts: row.counts(),
+                samples: row.latency_samples,
+                mean_total_us: row.mean(),
+                total: row.total(),
+                phases: None,
+                region: row.region,
+            })
+            .collect())
+    }
+
+    /// A chart series of one monitor per region: counts and total-time percentiles per bucket.
+    /// The resolution is [`Resolution::for_window`] unless given. Buckets partly outside the
+    /// window are whole (a bucket belongs to the window when its start does).
+    pub async fn series(
+        &self,
+        tenant: Uuid,
+        monitor: Uuid,
+        window: TimeWindow,
+        resolution: Option<Resolution>,
+    ) -> Result<Series> {
+        let now = Utc::now();
+        let resolution =
+            resolution.unwrap_or_else(|| Resolution::for_window(&window, now, self.raw_ttl_days));
+        let table = match resolution {
+            Resolution::Raw => Table::Raw,
+            Resolution::Hour => Table::Hourly,
+            Resolution::Day => Table::Daily,
+        };
+        let (a, b) = window.micros();
+        let part = Part {
+            table,
+            ranges: vec![(a, b)],
+            key: Key::Bucket(resolution.bucket_secs()),
+        };
+        let sql = query_sql(
+            &[part],
+            &tenant_filter(tenant, &[monitor]),
+            Columns::Total,
+            true,
+        );
+        let mut rows: Vec<TotalRow> = self.fetch("series", &sql).await?;
+        rows.sort_by(|a, b| (&a.region, a.k).cmp(&(&b.region, b.k)));
+        let points = rows
+            .into_iter()
+            .map(|row| {
+                let total = row.total();
+                SeriesPoint {
+                    at: DateTime::from_timestamp(row.k, 0).unwrap_or_default(),
+                    counts: row.counts(),
+                    mean_total_us: row.mean(),
+                    p50_total_us: total.map(|q| q.p50),
+                    p95_total_us: total.map(|q| q.p95),
+                    p99_total_us: total.map(|q| q.p99),
+                    region: row.region,
+                }
+            })
+            .collect();
+        Ok(Series { resolution, points })
+    }
+
+    /// Apdex of one monitor (all regions) with threshold `threshold_ms` (a positive multiple of
+    /// [`APDEX_BIN_MS`], so the rollups answer it exactly) over `window`, against the previous
+    /// window of the same length; see [`ApdexTrend::is_significant_degradation`].
+    pub async fn apdex(
+        &self,
+        tenant: Uuid,
+        monitor: Uuid,
+        threshold_ms: u32,
+        window: TimeWindow,
+        maintenance: &[TimeWindow],
+        source: Source,
+    ) -> Result<ApdexTrend> {
+        if threshold_ms == 0
+            || !threshold_ms.is_multiple_of(APDEX_BIN_MS)
+            || threshold_ms > 1_000_000
+        {
+            return Err(AnalyticsError::InvalidArgument(format!(
+                "Apdex threshold {threshold_ms} ms must be a positive multiple of {APDEX_BIN_MS} ms"
+            )));
+        }
+        let horizons = self.horizons();
+        let exclude = micros(maintenance);
+        let plans = [
+            plan(window.micros(), &exclude, source, horizons),
+            plan(window.previous().micros(), &exclude, source, horizons),
+        ];
+        let (parts, segment_windows) = segmented(&plans);
+        let mut sums = [(0u64, 0u64, 0u64); 2];
+        if !parts.is_empty() {
+            let sql = query_sql(
+                &parts,
+                &tenant_filter(tenant, &[monitor]),
+                Columns::Apdex(threshold_ms / APDEX_BIN_MS),
+                false,
+            );
+            let rows: Vec<ApdexRow> = self.fetch("apdex", &sql).await?;
+            for row in rows {
+                debug_assert!(row.monitor_id == monitor && row.region.is_empty());
+                debug_assert!(row.up + row.degraded + row.down == row.checks);
+                for w in segment_windows.get(&row.k).into_iter().flatten() {
+                    let s = &mut sums[*w];
+                    s.0 += row.checks;
+                    s.1 += row.satisfied;
+                    s.2 += row.tolerating;
+                }
+            }
+        }
+        let [cur, prev] = sums.map(|(n, s, t)| Apdex::new(threshold_ms, n, s, t));
+        Ok(ApdexTrend::new(cur, prev))
+    }
+
+    /// The status page's whole analytics for one tenant: 90 daily bars, uptime over 24h / 7d /
+    /// 30d / 90d (overall and per region) and the last 24 hours' latency per region, in three
+    /// concurrent queries. The windows are [`TimeWindow::status_page`] (starting on the hour), so
+    /// they are answered from the rollups alone.
+    pub async fn status_page_analytics(
+        &self,
+        tenant: Uuid,
+        monitors: &[Uuid],
+        now: DateTime<Utc>,
+        maintenance: &[TimeWindow],
+        source: Source,
+    ) -> Result<StatusPageAnalytics> {
+        const WINDOWS: [(&str, i64); 4] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90)];
+        let windows: Vec<TimeWindow> = WINDOWS
+            .iter()
+            .map(|(_, days)| TimeWindow::status_page(now, *days))
+            .collect();
+        let (bars, uptime, latency_24h) = tokio::try_join!(
+            self.daily_bars(tenant, monitors, 90, now, maintenance, source),
+            self.uptime_windows(tenant, &windows, maintenance, source),
+            self.latency_total(tenant, windows[0], source),
+        )?;
+        Ok(StatusPageAnalytics {
+            generated_at: now,
+            bars,
+            uptime: WINDOWS
+                .iter()
+                .map(|(label, _)| label.to_string())
+                .zip(uptime)
+                .collect(),
+            latency_24h,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apdex_score_and_degradation_rule() {
+        let a = Apdex::new(500, 100, 80, 10);
+        assert_eq!(a.frustrated, 10);
+        assert_eq!(a.score, Some(0.85));
+        let prev = Apdex::new(500, 1000, 990, 10);
+        let cur = Apdex::new(500, 1000, 850, 100);
+        let trend = ApdexTrend::new(cur, prev);
+        assert!(trend.significant_degradation);
+        assert!((trend.change.unwrap() - (0.9 - 0.995)).abs() < 1e-9);
+        // The same drop on a handful of checks is not significant.
+        let small = ApdexTrend::new(Apdex::new(500, 10, 8, 1), Apdex::new(500, 10, 10, 0));
+        assert!(!small.significant_degradation);
+        // No data, no verdict.
+        let none = ApdexTrend::new(Apdex::new(500, 0, 0, 0), prev);
+        assert_eq!((none.change, none.significant_degradation), (None, false));
+    }
+
+    #[test]
+    fn counts_never_make_up_uptime() {
+        let empty = Counts::default();
+        assert_eq!(empty.uptime_percent(), None);
+        assert_eq!(empty.worst(), BarStatus::NoData);
+        let c = Counts {
+            checks: 4,
+            up: 2,
+            degraded: 1,
+            down: 1,
+        };
+        assert_eq!(c.uptime_percent(), Some(75.0));
+        assert_eq!(c.worst(), BarStatus::Down);
+    }
+}

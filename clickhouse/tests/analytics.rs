@@ -1,0 +1,699 @@
+//! Analytics against a real ClickHouse (`./dev test` starts one): exact uptime on hand-built data
+//! (window edges, maintenance exclusion, missing data), rollups equal to raw aggregation, daily
+//! bars, latency, series, Apdex, the writer's deduplication and the configurable raw TTL.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use statuspage_clickhouse::{
+    Analytics, BarStatus, CheckRow, Counts, Resolution, Source, TimeWindow, WriteOutcome, Writer,
+    WriterConfig, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
+};
+use uuid::Uuid;
+
+async fn fresh_database() -> Analytics {
+    let url = std::env::var("CLICKHOUSE_URL").expect(
+        "CLICKHOUSE_URL must point at a running ClickHouse: run the tests with `./dev test`",
+    );
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let analytics = Analytics::new(&url, &name).unwrap().with_raw_ttl_days(35);
+    analytics
+        .migrate()
+        .await
+        .expect("migrations apply on a fresh database");
+    analytics
+}
+
+fn row(
+    tenant: Uuid,
+    monitor: Uuid,
+    region: &str,
+    at: DateTime<Utc>,
+    status: i8,
+    total_us: u32,
+) -> CheckRow {
+    CheckRow {
+        tenant_id: tenant,
+        monitor_id: monitor,
+        region: region.into(),
+        checked_at: at.timestamp_micros(),
+        run_id: Uuid::new_v4(),
+        attempt: 1,
+        status,
+        status_code: if status == STATUS_DOWN { 503 } else { 200 },
+        dns_us: total_us / 10,
+        tcp_connect_us: total_us / 8,
+        tls_handshake_us: total_us / 5,
+        ttfb_us: total_us / 3,
+        transfer_us: total_us / 7,
+        total_us,
+        resolved_ip: "192.0.2.1".into(),
+        http_version: "HTTP/1.1".into(),
+        tls_version: String::new(),
+        tls_cipher: String::new(),
+        cert_expires_at: None,
+        response_bytes: 2,
+        redirects: 0,
+        cold_start: false,
+        error: String::new(),
+    }
+}
+
+/// A deterministic status for the i-th check: mostly up, some degraded, some down.
+fn status_of(i: i64) -> i8 {
+    match i % 11 {
+        3 | 7 => STATUS_DOWN,
+        5 => STATUS_DEGRADED,
+        _ => STATUS_UP,
+    }
+}
+
+fn expected(
+    rows: &[CheckRow],
+    tenant: Uuid,
+    monitor: Uuid,
+    region: Option<&str>,
+    window: TimeWindow,
+    maintenance: &[TimeWindow],
+) -> Counts {
+    let mut c = Counts::default();
+    let (a, b) = (
+        window.start.timestamp_micros(),
+        window.end.timestamp_micros(),
+    );
+    for r in rows {
+        let in_maintenance = maintenance.iter().any(|m| {
+            r.checked_at >= m.start.timestamp_micros() && r.checked_at < m.end.timestamp_micros()
+        });
+        if r.tenant_id != tenant
+            || r.monitor_id != monitor
+            || region.is_some_and(|reg| reg != r.region)
+            || r.checked_at < a
+            || r.checked_at >= b
+            || in_maintenance
+        {
+            continue;
+        }
+        c.checks += 1;
+        match r.status {
+            STATUS_UP => c.up += 1,
+            STATUS_DEGRADED => c.degraded += 1,
+            _ => c.down += 1,
+        }
+    }
+    c
+}
+
+struct Fixture {
+    analytics: Analytics,
+    tenant: Uuid,
+    monitor: Uuid,
+    quiet_monitor: Uuid,
+    base: DateTime<Utc>,
+    rows: Vec<CheckRow>,
+}
+
+/// Checks every 5 minutes from `base - 2h` to `base + 28h` in two regions (`base` is 30 whole
+/// hours ago), plus one check of a quiet monitor and another tenant's data.
+async fn fixture() -> Fixture {
+    let analytics = fresh_database().await;
+    let (tenant, monitor, quiet_monitor) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let base = Utc::now().duration_trunc(Duration::hours(1)).unwrap() - Duration::hours(30);
+    let mut rows = Vec::new();
+    for i in 0..(30 * 12) {
+        let at = base - Duration::hours(2) + Duration::minutes(5 * i);
+        rows.push(row(
+            tenant,
+            monitor,
+            "eu-west-1",
+            at,
+            status_of(i),
+            20_000 + (i as u32 % 17) * 9_000,
+        ));
+        rows.push(row(
+            tenant,
+            monitor,
+            "us-east-1",
+            at,
+            status_of(i + 4),
+            90_000 + (i as u32 % 13) * 30_000,
+        ));
+    }
+    rows.push(row(
+        tenant,
+        quiet_monitor,
+        "eu-west-1",
+        base + Duration::minutes(61),
+        STATUS_UP,
+        5_000,
+    ));
+    let other = Uuid::new_v4();
+    for i in 0..50 {
+        rows.push(row(
+            other,
+            monitor,
+            "eu-west-1",
+            base + Duration::minutes(i),
+            STATUS_DOWN,
+            1,
+        ));
+    }
+    // Two batches, like two checker runs.
+    let (first, second) = rows.split_at(rows.len() / 2);
+    analytics.insert_checks(first, "fixture-1").await.unwrap();
+    analytics.insert_checks(second, "fixture-2").await.unwrap();
+    Fixture {
+        analytics,
+        tenant,
+        monitor,
+        quiet_monitor,
+        base,
+        rows,
+    }
+}
+
+#[tokio::test]
+async fn uptime_is_exact_at_window_edges_with_maintenance_and_missing_data() {
+    let f = fixture().await;
+    let w = |from_min: i64, to_min: i64| {
+        TimeWindow::new(
+            f.base + Duration::minutes(from_min),
+            f.base + Duration::minutes(to_min),
+        )
+        .unwrap()
+    };
+    let windows = [
+        // Edges on checks: the start is included, the end excluded.
+        w(10, 25 * 60 + 20),
+        // Within one hour.
+        w(62, 118),
+        // Whole hours only.
+        w(60, 5 * 60),
+        // Across a UTC midnight somewhere in 26 hours, with odd edges.
+        w(-119, 25 * 60 + 59),
+    ];
+    let maintenance_sets: [Vec<TimeWindow>; 3] = [
+        vec![],
+        vec![
+            w(3 * 60 + 7, 5 * 60 + 2),
+            w(20 * 60, 21 * 60),
+            w(20 * 60 + 30, 22 * 60 + 1),
+        ],
+        // Maintenance covering a whole window.
+        vec![w(-200, 27 * 60)],
+    ];
+    for maintenance in &maintenance_sets {
+        for source in [Source::Rollups, Source::Raw] {
+            let got = f
+                .analytics
+                .uptime_windows(f.tenant, &windows, maintenance, source)
+                .await
+                .unwrap();
+            assert_eq!(got.len(), windows.len());
+            for (window, monitors) in windows.iter().zip(&got) {
+                let want = expected(&f.rows, f.tenant, f.monitor, None, *window, maintenance);
+                let m = monitors.iter().find(|m| m.monitor_id == f.monitor);
+                if want.checks == 0 {
+                    assert!(m.is_none(), "no checks, no entry ({source:?})");
+                    continue;
+                }
+                let m = m.unwrap();
+                assert_eq!(m.overall, want, "{source:?} {window:?} {maintenance:?}");
+                for region in ["eu-west-1", "us-east-1"] {
+                    let want = expected(
+                        &f.rows,
+                        f.tenant,
+                        f.monitor,
+                        Some(region),
+                        *window,
+                        maintenance,
+                    );
+                    let got = m
+                        .regions
+                        .iter()
+                        .find(|r| r.region == region)
+                        .map(|r| r.counts)
+                        .unwrap_or_default();
+                    assert_eq!(got, want, "{region} {source:?} {window:?}");
+                }
+                // The quiet monitor has one check at base+61min.
+                let quiet = monitors.iter().find(|m| m.monitor_id == f.quiet_monitor);
+                let want = expected(
+                    &f.rows,
+                    f.tenant,
+                    f.quiet_monitor,
+                    None,
+                    *window,
+                    maintenance,
+                );
+                assert_eq!(quiet.map(|q| q.overall).unwrap_or_default(), want);
+            }
+        }
+    }
+    // Hand-checked figure: [10 min, 25h20m) at 5-minute steps is (1520 - 10) / 5 = 302 checks
+    // per region.
+    let report = f
+        .analytics
+        .uptime_report(f.tenant, windows[0], &[], Source::Rollups)
+        .await
+        .unwrap();
+    assert_eq!(report.len(), 2);
+    let m = report.iter().find(|m| m.monitor_id == f.monitor).unwrap();
+    assert_eq!(m.overall.checks, 2 * 302);
+    let pct = m.overall.uptime_percent().unwrap();
+    assert!(pct > 70.0 && pct < 90.0, "{pct}");
+    // Another tenant sees nothing of ours, and a tenant without data gets no uptime.
+    assert!(f
+        .analytics
+        .uptime_report(Uuid::new_v4(), windows[0], &[], Source::Rollups)
+        .await
+        .unwrap()
+        .is_empty());
+    f.analytics.drop_database().await.unwrap();
+}
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+#[allow(dead_code)] // compared through Debug
+struct Agg {
+    checks: u64,
+    down: u64,
+    total_sum: u64,
+    total: Vec<f64>,
+    ttfb: Vec<f64>,
+    b: u64,
+}
+
+#[tokio::test]
+async fn rollups_equal_raw_aggregation() {
+    let f = fixture().await;
+    let client = f.analytics.client();
+    // Hourly and daily rollups hold exactly the raw counts and latency quantiles.
+    for (table, bucket) in [
+        ("check_rollup_hourly", "toStartOfHour(checked_at)"),
+        ("check_rollup_daily", "toStartOfDay(checked_at)"),
+    ] {
+        let q = "quantilesBFloat16If(0.5, 0.75, 0.9, 0.95, 0.99)";
+        let rollup: Vec<Agg> = client
+            .query(&format!(
+                "SELECT sum(checks) AS checks, sum(down) AS down, sum(total_us_sum) AS total_sum, \
+                 quantilesBFloat16Merge(0.5, 0.75, 0.9, 0.95, 0.99)(total_q) AS total, \
+                 quantilesBFloat16Merge(0.5, 0.75, 0.9, 0.95, 0.99)(ttfb_q) AS ttfb, \
+                 toUInt64(bucket) AS b \
+                 FROM {table} GROUP BY tenant_id, monitor_id, region, bucket \
+                 ORDER BY tenant_id, monitor_id, region, bucket"
+            ))
+            .fetch_all()
+            .await
+            .unwrap();
+        let raw: Vec<Agg> = client
+            .query(&format!(
+                "SELECT count() AS checks, countIf(status = 'down') AS down, \
+                 sumIf(toUInt64(total_us), status != 'down') AS total_sum, \
+                 {q}(total_us, status != 'down') AS total, {q}(ttfb_us, status != 'down') AS ttfb, \
+                 toUInt64(toDateTime({bucket})) AS b \
+                 FROM check_results GROUP BY tenant_id, monitor_id, region, b \
+                 ORDER BY tenant_id, monitor_id, region, b"
+            ))
+            .fetch_all()
+            .await
+            .unwrap();
+        assert!(rollup.len() > 2);
+        // NaN (no latency sample in a bucket) never equals itself; compare as strings.
+        assert_eq!(format!("{rollup:?}"), format!("{raw:?}"), "{table}");
+    }
+    // The public queries agree between the two sources, over windows with partial hours.
+    let window = TimeWindow::new(
+        f.base + Duration::minutes(7),
+        f.base + Duration::hours(26) + Duration::minutes(33),
+    )
+    .unwrap();
+    let from_rollups = f
+        .analytics
+        .latency(f.tenant, window, Source::Rollups)
+        .await
+        .unwrap();
+    let from_raw = f
+        .analytics
+        .latency(f.tenant, window, Source::Raw)
+        .await
+        .unwrap();
+    assert_eq!(from_rollups.len(), 3, "two regions + the quiet monitor");
+    assert_eq!(from_rollups, from_raw);
+    let eu = from_rollups
+        .iter()
+        .find(|l| l.monitor_id == f.monitor && l.region == "eu-west-1")
+        .unwrap();
+    let phases = eu.phases.unwrap();
+    assert!(phases.total.p50 <= phases.total.p95 && phases.total.p95 <= phases.total.p99);
+    assert!(phases.ttfb.p50 < phases.total.p50);
+    assert_eq!(
+        eu.counts,
+        expected(&f.rows, f.tenant, f.monitor, Some("eu-west-1"), window, &[])
+    );
+    assert_eq!(eu.samples, eu.counts.checks - eu.counts.down);
+
+    // The status page's set is the same from the rollups as from raw rows.
+    let now = Utc::now();
+    let monitors = [f.monitor, f.quiet_monitor];
+    let page = f
+        .analytics
+        .status_page_analytics(f.tenant, &monitors, now, &[], Source::Rollups)
+        .await
+        .unwrap();
+    let reference = f
+        .analytics
+        .status_page_analytics(f.tenant, &monitors, now, &[], Source::Raw)
+        .await
+        .unwrap();
+    assert_eq!(page, reference);
+    assert_eq!(page.bars.len(), 2);
+    assert_eq!(page.uptime.len(), 4);
+    let week = &page.uptime[1].1;
+    let m = week.iter().find(|m| m.monitor_id == f.monitor).unwrap();
+    assert_eq!(
+        m.overall.checks,
+        2 * 30 * 12,
+        "all of the fixture is within 7 days"
+    );
+    assert!(page.latency_24h.iter().all(|l| l.phases.is_none()));
+    f.analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn daily_bars_mark_days_without_data() {
+    let analytics = fresh_database().await;
+    let (tenant, monitor, silent) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    let today = now.duration_trunc(Duration::days(1)).unwrap();
+    let mut rows = Vec::new();
+    // Today: up only, one minute ago. Two days ago: one degraded. Five days ago: a down.
+    rows.push(row(
+        tenant,
+        monitor,
+        "eu",
+        now - Duration::seconds(60),
+        STATUS_UP,
+        100,
+    ));
+    for (days_ago, status) in [
+        (2, STATUS_UP),
+        (2, STATUS_DEGRADED),
+        (5, STATUS_DOWN),
+        (5, STATUS_UP),
+    ] {
+        rows.push(row(
+            tenant,
+            monitor,
+            "us",
+            today - Duration::days(days_ago) + Duration::hours(3),
+            status,
+            100,
+        ));
+    }
+    analytics.insert_checks(&rows, "bars").await.unwrap();
+    for source in [Source::Rollups, Source::Raw] {
+        let bars = analytics
+            .daily_bars(tenant, &[monitor, silent], 90, now, &[], source)
+            .await
+            .unwrap();
+        assert_eq!(bars.len(), 2);
+        let days = &bars[0].days;
+        assert_eq!(days.len(), 90);
+        assert_eq!(days[89].day, today.date_naive());
+        assert_eq!(days[89].status, BarStatus::Up);
+        assert_eq!(days[89].uptime_percent(), Some(100.0));
+        assert_eq!(days[88].status, BarStatus::NoData, "yesterday: no data");
+        assert_eq!(days[88].uptime_percent(), None, "never a made-up 100%");
+        assert_eq!(days[87].status, BarStatus::Degraded);
+        assert_eq!(days[87].uptime_percent(), Some(100.0));
+        assert_eq!(days[84].status, BarStatus::Down);
+        assert_eq!(days[84].uptime_percent(), Some(50.0));
+        assert_eq!(
+            days.iter()
+                .filter(|d| d.status == BarStatus::NoData)
+                .count(),
+            87
+        );
+        assert!(bars[1]
+            .days
+            .iter()
+            .all(|d| d.status == BarStatus::NoData && d.counts.checks == 0));
+    }
+    // Maintenance over both checks of five days ago leaves that day without data.
+    let five = today - Duration::days(5);
+    let maintenance =
+        [TimeWindow::new(five + Duration::hours(2), five + Duration::hours(4)).unwrap()];
+    let bars = analytics
+        .daily_bars(tenant, &[], 90, now, &maintenance, Source::Rollups)
+        .await
+        .unwrap();
+    assert_eq!(bars.len(), 1, "only monitors with data when none are named");
+    assert_eq!(bars[0].days[84].status, BarStatus::NoData);
+    analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn series_and_apdex_agree_between_sources() {
+    let f = fixture().await;
+    let now = Utc::now();
+    let day = TimeWindow::new(f.base, f.base + Duration::hours(24)).unwrap();
+    assert_eq!(
+        Resolution::for_window(&day, now, 35),
+        Resolution::Hour,
+        "a day is drawn per hour"
+    );
+    let hourly = f
+        .analytics
+        .series(f.tenant, f.monitor, day, None)
+        .await
+        .unwrap();
+    assert_eq!(hourly.resolution, Resolution::Hour);
+    assert_eq!(hourly.points.len(), 2 * 24);
+    let raw = f
+        .analytics
+        .series(f.tenant, f.monitor, day, Some(Resolution::Raw))
+        .await
+        .unwrap();
+    assert_eq!(raw.points.len(), 2 * 24 * 12, "one point per check minute");
+    let sum = |points: &[statuspage_clickhouse::SeriesPoint]| {
+        points.iter().fold(Counts::default(), |mut c, p| {
+            c.checks += p.counts.checks;
+            c.down += p.counts.down;
+            c
+        })
+    };
+    assert_eq!(sum(&hourly.points), sum(&raw.points));
+    let want = expected(&f.rows, f.tenant, f.monitor, None, day, &[]);
+    assert_eq!(sum(&hourly.points).checks, want.checks);
+
+    // Apdex with T = 100 ms: rollup bins give the exact raw answer.
+    let window =
+        TimeWindow::new(f.base + Duration::hours(13), f.base + Duration::hours(26)).unwrap();
+    let a = f
+        .analytics
+        .apdex(f.tenant, f.monitor, 100, window, &[], Source::Rollups)
+        .await
+        .unwrap();
+    let b = f
+        .analytics
+        .apdex(f.tenant, f.monitor, 100, window, &[], Source::Raw)
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    let (mut satisfied, mut tolerating, mut checks) = (0, 0, 0);
+    for r in f.rows.iter().filter(|r| {
+        r.tenant_id == f.tenant
+            && r.monitor_id == f.monitor
+            && r.checked_at >= window.start.timestamp_micros()
+            && r.checked_at < window.end.timestamp_micros()
+    }) {
+        checks += 1;
+        if r.status != STATUS_DOWN && r.total_us <= 100_000 {
+            satisfied += 1;
+        } else if r.status != STATUS_DOWN && r.total_us <= 400_000 {
+            tolerating += 1;
+        }
+    }
+    assert_eq!(
+        (a.current.checks, a.current.satisfied, a.current.tolerating),
+        (checks, satisfied, tolerating)
+    );
+    assert!(a.previous.checks > 0);
+    assert!(f
+        .analytics
+        .apdex(f.tenant, f.monitor, 105, window, &[], Source::Rollups)
+        .await
+        .is_err());
+    f.analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_writer_stores_a_retried_batch_once_in_raw_and_rollups() {
+    let analytics = fresh_database().await;
+    let writer = Writer::new(
+        analytics.clone(),
+        WriterConfig {
+            max_batch_rows: 3,
+            ..WriterConfig::default()
+        },
+    )
+    .unwrap();
+    let (tenant, monitor) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    let rows: Vec<CheckRow> = (0..7)
+        .map(|i| {
+            row(
+                tenant,
+                monitor,
+                "eu",
+                now - Duration::minutes(i),
+                STATUS_UP,
+                1_000,
+            )
+        })
+        .collect();
+    assert_eq!(
+        writer.write(&rows, "run-1").await.unwrap(),
+        WriteOutcome::Stored
+    );
+    assert_eq!(
+        writer.write(&rows, "run-1").await.unwrap(),
+        WriteOutcome::Stored
+    );
+    let counts: (u64, u64, u64) = analytics
+        .client()
+        .query(
+            "SELECT toUInt64(ifNull((SELECT count() FROM check_results), 0)), \
+                    toUInt64(ifNull((SELECT sum(checks) FROM check_rollup_hourly), 0)), \
+                    toUInt64(ifNull((SELECT sum(checks) FROM check_rollup_daily), 0))",
+        )
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        (7, 7, 7),
+        "a retried batch counts once, rollups too"
+    );
+    analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn migrations_record_versions_and_apply_the_raw_ttl() {
+    let analytics = fresh_database().await;
+    let versions: Vec<u32> = analytics
+        .client()
+        .query("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+    let longer = analytics.clone().with_raw_ttl_days(120);
+    longer.migrate().await.unwrap();
+    longer.migrate().await.unwrap();
+    let engine: String = analytics
+        .client()
+        .query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'check_results'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(engine.contains("toIntervalDay(120)"), "{engine}");
+    let versions: u64 = analytics
+        .client()
+        .query("SELECT count() FROM schema_migrations")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(versions, 2, "each migration recorded once");
+    analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn upgrading_a_database_backfills_the_rollups_from_raw_rows() {
+    let url = std::env::var("CLICKHOUSE_URL").expect(
+        "CLICKHOUSE_URL must point at a running ClickHouse: run the tests with `./dev test`",
+    );
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let analytics = Analytics::new(&url, &name).unwrap();
+    // A database from before the rollups: migration 1 only, with data.
+    let server = clickhouse::Client::default().with_url(&url);
+    server
+        .query(&format!("CREATE DATABASE {name}"))
+        .execute()
+        .await
+        .unwrap();
+    let client = analytics.client();
+    client
+        .query(include_str!("../migrations/0001_check_results.sql").trim_end_matches([';', '\n']))
+        .execute()
+        .await
+        .unwrap();
+    client
+        .query(
+            "CREATE TABLE schema_migrations (version UInt32, name String, \
+             applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version",
+        )
+        .execute()
+        .await
+        .unwrap();
+    client
+        .query("INSERT INTO schema_migrations (version, name) VALUES (1, 'check_results')")
+        .execute()
+        .await
+        .unwrap();
+    let (tenant, monitor) = (Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    let old: Vec<CheckRow> = (0..30)
+        .map(|i| {
+            row(
+                tenant,
+                monitor,
+                "eu",
+                now - Duration::minutes(7 * i),
+                status_of(i),
+                1_000,
+            )
+        })
+        .collect();
+    analytics
+        .insert_checks(&old, "before-upgrade")
+        .await
+        .unwrap();
+
+    analytics.migrate().await.unwrap();
+    analytics.migrate().await.unwrap();
+    let new: Vec<CheckRow> = (0..5)
+        .map(|i| {
+            row(
+                tenant,
+                monitor,
+                "us",
+                now - Duration::minutes(i),
+                STATUS_UP,
+                1_000,
+            )
+        })
+        .collect();
+    analytics
+        .insert_checks(&new, "after-upgrade")
+        .await
+        .unwrap();
+    let window = TimeWindow::last_days(now + Duration::minutes(1), 7);
+    let all = old.iter().chain(&new).cloned().collect::<Vec<_>>();
+    for source in [Source::Rollups, Source::Raw] {
+        let report = analytics
+            .uptime_report(tenant, window, &[], source)
+            .await
+            .unwrap();
+        assert_eq!(
+            report[0].overall,
+            expected(&all, tenant, monitor, None, window, &[]),
+            "{source:?}"
+        );
+    }
+    let daily: u64 = client
+        .query("SELECT toUInt64(sum(checks)) FROM check_rollup_daily")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(daily, 35, "backfilled once, then fed by the view");
+    analytics.drop_database().await.unwrap();
+}
