@@ -66,6 +66,21 @@ pub async fn issue_api_token(db: &PgPool, tenant_id: Uuid, name: &str) -> ApiRes
 pub struct ApiTenant {
     pub tenant_id: Uuid,
     pub token_id: Uuid,
+    /// Whether the token has the `write` scope (a `read`-only token may only read).
+    pub can_write: bool,
+}
+
+impl ApiTenant {
+    /// Refuses a write with a read-only token.
+    pub fn require_write(&self) -> ApiResult<()> {
+        if self.can_write {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this API token is read-only (scope `read`); writes need the `write` scope".into(),
+            ))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for ApiTenant {
@@ -88,18 +103,19 @@ impl FromRequestParts<AppState> for ApiTenant {
                 "Authorization must use the Bearer scheme",
             ))?
             .trim();
-        let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+        let row: Option<(Uuid, Uuid, bool)> = sqlx::query_as(
             "UPDATE api_tokens SET last_used_at = now() \
-             WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, tenant_id",
+             WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, tenant_id, 'write' = ANY(scopes)",
         )
         .bind(secret_hash(token))
         .fetch_optional(&state.db)
         .await?;
-        let (token_id, tenant_id) =
+        let (token_id, tenant_id, can_write) =
             row.ok_or(ApiError::Unauthorized("invalid or revoked API token"))?;
         Ok(Self {
             tenant_id,
             token_id,
+            can_write,
         })
     }
 }

@@ -5,7 +5,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldProblem {
     pub field: String,
     pub message: String,
@@ -17,8 +17,12 @@ pub enum ApiError {
     Validation(Vec<FieldProblem>),
     #[error("authentication required")]
     Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound(&'static str),
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("bad request: {0}")]
@@ -43,7 +47,9 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Database(e) if unique_violation(e).is_some() => StatusCode::CONFLICT,
@@ -68,15 +74,18 @@ fn foreign_key_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// RFC 9457 problem details, as every error response carries them.
+#[derive(Debug, Clone, utoipa::ToSchema, Serialize)]
+pub struct Problem {
+    /// Always `about:blank`: the status code says it all.
     #[serde(rename = "type")]
-    kind: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<FieldProblem>,
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The fields at fault, for validation errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
 }
 
 impl IntoResponse for ApiError {
@@ -93,7 +102,9 @@ impl IntoResponse for ApiError {
                 errors.clone(),
             ),
             Self::Unauthorized(why) => ("Unauthorized", (*why).to_owned(), vec![]),
+            Self::Forbidden(why) => ("Forbidden", why.clone(), vec![]),
             Self::NotFound(what) => ("Not found", format!("{what} not found"), vec![]),
+            Self::PreconditionFailed(why) => ("Precondition failed", why.clone(), vec![]),
             Self::Conflict(why) => ("Conflict", why.clone(), vec![]),
             Self::BadRequest(why) => ("Bad request", why.clone(), vec![]),
             Self::Database(e) if status == StatusCode::CONFLICT => (
@@ -119,8 +130,8 @@ impl IntoResponse for ApiError {
             }
         };
         let body = Problem {
-            kind: "about:blank",
-            title,
+            kind: "about:blank".to_owned(),
+            title: title.to_owned(),
             status: status.as_u16(),
             detail,
             errors,
@@ -148,7 +159,86 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
-/// `Json` whose rejections are problem+json too.
-#[derive(Debug, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `Json` whose rejections are problem+json too, naming the field when one is at fault.
+/// Strings with NUL characters are refused here: PostgreSQL cannot store them in text.
+#[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value): axum::Json<serde_json::Value> =
+            axum::Json::from_request(req, state).await?;
+        decode_json(value).map(Self)
+    }
+}
+
+/// Decodes a request body already parsed as JSON, with the errors [`ApiJson`] gives.
+pub fn decode_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    if let Some(field) = nul_field(&value, String::new()) {
+        return Err(ApiError::field(
+            if field.is_empty() {
+                "body".to_owned()
+            } else {
+                field
+            },
+            "must not contain NUL (\\u0000) characters",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." || path.is_empty() {
+            ApiError::BadRequest(e.inner().to_string())
+        } else {
+            ApiError::field(path, e.inner().to_string())
+        }
+    })
+}
+
+/// The path of the first string (or key) holding a NUL character.
+fn nul_field(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_field(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let field = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(field)
+            } else {
+                nul_field(v, field)
+            }
+        }),
+        _ => None,
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+/// `Path` whose rejections (e.g. an id that is not a UUID) are problem+json too.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// `Query` whose rejections are problem+json too.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);

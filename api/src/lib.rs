@@ -2,18 +2,28 @@
 //! internal endpoints the checkers call.
 
 pub mod auth;
+pub mod channels;
 pub mod checkers;
 pub mod components;
 pub mod error;
+pub mod incidents;
+pub mod maintenance;
 pub mod monitors;
+pub mod openapi;
+pub mod rest;
 pub mod status;
+pub mod status_pages;
+pub mod subscribers;
 pub mod tenancy;
+pub mod tokens;
+pub mod v1;
+pub mod v1_notify;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use error::{ApiError, ApiJson, ApiResult};
+use error::{ApiError, ApiJson, ApiPath, ApiResult};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use statuspage_clickhouse::Analytics;
@@ -44,6 +54,10 @@ pub struct AppState {
     pub status: status::StatusCache,
     /// Tenants seen by slug, so status pages resolve while PostgreSQL is unreachable.
     known_tenants: Arc<std::sync::RwLock<std::collections::HashMap<String, tenancy::Tenant>>>,
+    /// Each tenant's page visibility as last read, so access rules hold while PostgreSQL is down.
+    page_access: Arc<std::sync::RwLock<std::collections::HashMap<Uuid, status_pages::PageAccess>>>,
+    /// Resolver for custom-domain TXT lookups (`IP[:port]`); `None`: the system one.
+    pub domain_resolver: Option<String>,
 }
 
 impl AppState {
@@ -54,17 +68,66 @@ impl AppState {
             config: Arc::new(config),
             status: status::StatusCache::new(Duration::from_secs(10)),
             known_tenants: Arc::default(),
+            domain_resolver: None,
+            page_access: Arc::default(),
         }
     }
 
-    /// The tenant with this slug; when PostgreSQL fails, the last one seen (pages stay up).
-    pub async fn tenant_by_slug(&self, slug: &str) -> ApiResult<Option<tenancy::Tenant>> {
-        match tenancy::tenant_by_slug(&self.db, slug).await {
+    /// The page's visibility and password hash; the last known ones when PostgreSQL fails (a
+    /// page never seen while the database is down is refused, not served).
+    pub async fn page_access(&self, tenant_id: Uuid) -> ApiResult<status_pages::PageAccess> {
+        match status_pages::page_access(&self.db, tenant_id).await {
+            Ok(access) => {
+                self.page_access
+                    .write()
+                    .expect("page access lock")
+                    .insert(tenant_id, access.clone());
+                Ok(access)
+            }
+            Err(e) => self
+                .page_access
+                .read()
+                .expect("page access lock")
+                .get(&tenant_id)
+                .cloned()
+                .ok_or(e),
+        }
+    }
+
+    pub fn with_domain_resolver(mut self, resolver: Option<String>) -> Self {
+        self.domain_resolver = resolver;
+        self
+    }
+
+    /// The tenant a `Host` serves: `<slug>.<base>` or a verified custom domain. `Ok(None)` for
+    /// the platform's own hosts and for hosts nobody has claimed.
+    pub async fn tenant_for_host(&self, host: &str) -> ApiResult<Option<tenancy::Tenant>> {
+        match tenants::resolve_host(host, &self.config.base_domain) {
+            tenants::Site::Platform => Ok(None),
+            tenants::Site::Tenant(slug) => self.tenant_by_slug(&slug).await,
+            site => match site.custom_domain() {
+                None => Ok(None),
+                Some(domain) => self.remembered(
+                    &format!("domain:{domain}"),
+                    status_pages::tenant_by_custom_domain(&self.db, domain).await,
+                ),
+            },
+        }
+    }
+
+    /// Remembers what PostgreSQL answered for `key`; when it fails, answers the last known
+    /// tenant so status pages stay up.
+    fn remembered(
+        &self,
+        key: &str,
+        answer: ApiResult<Option<tenancy::Tenant>>,
+    ) -> ApiResult<Option<tenancy::Tenant>> {
+        match answer {
             Ok(found) => {
                 let mut known = self.known_tenants.write().expect("tenant cache lock");
                 match &found {
-                    Some(tenant) => known.insert(slug.to_owned(), tenant.clone()),
-                    None => known.remove(slug),
+                    Some(tenant) => known.insert(key.to_owned(), tenant.clone()),
+                    None => known.remove(key),
                 };
                 Ok(found)
             }
@@ -72,15 +135,20 @@ impl AppState {
                 .known_tenants
                 .read()
                 .expect("tenant cache lock")
-                .get(slug)
+                .get(key)
             {
                 Some(tenant) => {
-                    tracing::warn!(tenant = slug, error = %e, "PostgreSQL unreachable; using the last known tenant");
+                    tracing::warn!(site = key, error = %e, "PostgreSQL unreachable; using the last known tenant");
                     Ok(Some(tenant.clone()))
                 }
                 None => Err(e),
             },
         }
+    }
+
+    /// The tenant with this slug; when PostgreSQL fails, the last one seen (pages stay up).
+    pub async fn tenant_by_slug(&self, slug: &str) -> ApiResult<Option<tenancy::Tenant>> {
+        self.remembered(slug, tenancy::tenant_by_slug(&self.db, slug).await)
     }
 }
 
@@ -104,15 +172,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/tenants", post(create_tenant))
-        .route("/api/v1/monitors", post(create_monitor).get(list_monitors))
-        .route(
-            "/api/v1/monitors/{id}",
-            get(get_monitor).delete(delete_monitor),
-        )
-        .route(
-            "/api/v1/components",
-            post(create_component).get(list_components),
-        )
         .route("/api/v1/status", get(own_status))
         .route("/api/v1/public/status/{slug}", get(public_status))
         .route(checker::api_client::PLAN_PATH, get(checkers::plan_handler))
@@ -120,9 +179,16 @@ pub fn router(state: AppState) -> Router {
             checker::api_client::RESULTS_PATH,
             post(checkers::results_handler),
         )
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .merge(v1::routes())
+        .merge(v1_notify::routes())
         .with_state(state)
 }
 
+/// Liveness of the API and its databases.
+#[utoipa::path(get, path = "/api/v1/health", tag = "platform",
+    responses((status = 200, description = "PostgreSQL answers; `clickhouse` says whether ClickHouse does", body = serde_json::Value),
+              (status = 500, description = "PostgreSQL is unreachable", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn health(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     sqlx::query("SELECT 1").execute(&state.db).await?;
     let clickhouse = state.analytics.ping().await.is_ok();
@@ -131,70 +197,29 @@ async fn health(State(state): State<AppState>) -> ApiResult<Json<serde_json::Val
     ))
 }
 
+/// Sign-up: a tenant, its owner and a first API token (shown once).
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "platform", request_body = tenancy::NewTenant,
+    responses((status = 201, description = "created", body = tenancy::CreatedTenant),
+              (status = 400, description = "malformed JSON", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "sign-up is closed on this deployment", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn create_tenant(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<tenancy::NewTenant>,
 ) -> ApiResult<(StatusCode, Json<tenancy::CreatedTenant>)> {
     if !state.config.open_signup {
-        return Err(ApiError::Unauthorized(
-            "sign-up is closed on this deployment",
+        return Err(ApiError::Forbidden(
+            "sign-up is closed on this deployment".into(),
         ));
     }
     let created = tenancy::create_tenant(&state.db, &input).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn create_monitor(
-    State(state): State<AppState>,
-    who: auth::ApiTenant,
-    ApiJson(input): ApiJson<monitors::MonitorInput>,
-) -> ApiResult<(StatusCode, Json<monitors::Monitor>)> {
-    let monitor = monitors::create(&state.db, who.tenant_id, &input, &state.config.regions).await?;
-    state.status.invalidate(who.tenant_id);
-    Ok((StatusCode::CREATED, Json(monitor)))
-}
-
-async fn list_monitors(
-    State(state): State<AppState>,
-    who: auth::ApiTenant,
-) -> ApiResult<Json<Vec<monitors::Monitor>>> {
-    Ok(Json(monitors::list(&state.db, who.tenant_id).await?))
-}
-
-async fn get_monitor(
-    State(state): State<AppState>,
-    who: auth::ApiTenant,
-    Path(id): Path<Uuid>,
-) -> ApiResult<Json<monitors::Monitor>> {
-    Ok(Json(monitors::get(&state.db, who.tenant_id, id).await?))
-}
-
-async fn delete_monitor(
-    State(state): State<AppState>,
-    who: auth::ApiTenant,
-    Path(id): Path<Uuid>,
-) -> ApiResult<StatusCode> {
-    monitors::delete(&state.db, who.tenant_id, id).await?;
-    state.status.invalidate(who.tenant_id);
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn create_component(
-    State(state): State<AppState>,
-    who: auth::ApiTenant,
-    ApiJson(input): ApiJson<components::ComponentInput>,
-) -> ApiResult<(StatusCode, Json<components::Component>)> {
-    let component = components::create(&state.db, who.tenant_id, &input).await?;
-    Ok((StatusCode::CREATED, Json(component)))
-}
-
-async fn list_components(
-    State(state): State<AppState>,
-    who: auth::ApiTenant,
-) -> ApiResult<Json<Vec<components::Component>>> {
-    Ok(Json(components::list(&state.db, who.tenant_id).await?))
-}
-
+/// The caller's own status snapshot, whatever the page's visibility.
+#[utoipa::path(get, path = "/api/v1/status", tag = "status page", security(("bearer" = [])),
+    responses((status = 200, description = "the snapshot", body = status::StatusSnapshot),
+              (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn own_status(
     State(state): State<AppState>,
     who: auth::ApiTenant,
@@ -217,14 +242,26 @@ async fn own_status(
     Ok(Json((*snapshot).clone()))
 }
 
+/// A tenant's public status snapshot, honouring the page's visibility.
+#[utoipa::path(get, path = "/api/v1/public/status/{slug}", tag = "status page",
+    params(("slug" = String, Path, description = "the tenant's slug"),
+           ("Status-Page-Password" = Option<String>, Header, description = "for a password-protected page")),
+    responses((status = 200, description = "the snapshot", body = status::StatusSnapshot),
+              (status = 401, description = "password-protected: wrong or missing password", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "no such page, or a private one", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn public_status(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Json<status::StatusSnapshot>> {
     let tenant = state
         .tenant_by_slug(&slug)
         .await?
         .ok_or(ApiError::NotFound("status page"))?;
+    let password = headers
+        .get("status-page-password")
+        .and_then(|v| v.to_str().ok());
+    status_pages::check_access(&state.page_access(tenant.id).await?, password)?;
     let snapshot = state
         .status
         .get(&state.db, &state.analytics, &tenant)

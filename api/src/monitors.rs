@@ -12,7 +12,7 @@ pub const MAX_INTERVAL_SECONDS: i32 = 86_400;
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 60;
 
 /// A monitor as written by a tenant; the spec (`type` plus its fields) sits at the top level.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 pub struct MonitorInput {
     pub name: String,
     #[serde(flatten)]
@@ -35,7 +35,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Monitor {
     pub id: Uuid,
     pub name: String,
@@ -45,6 +45,7 @@ pub struct Monitor {
     pub regions: Vec<String>,
     pub enabled: bool,
     pub component_id: Option<Uuid>,
+    pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -102,16 +103,27 @@ type MonitorRow = (
     Vec<String>,
     bool,
     Option<Uuid>,
+    i32,
     DateTime<Utc>,
     DateTime<Utc>,
 );
 
 const MONITOR_COLUMNS: &str =
-    "id, name, spec, interval_seconds, regions, enabled, component_id, created_at, updated_at";
+    "id, name, spec, interval_seconds, regions, enabled, component_id, version, created_at, updated_at";
 
 fn from_row(row: MonitorRow) -> ApiResult<Monitor> {
-    let (id, name, spec, interval_seconds, regions, enabled, component_id, created_at, updated_at) =
-        row;
+    let (
+        id,
+        name,
+        spec,
+        interval_seconds,
+        regions,
+        enabled,
+        component_id,
+        version,
+        created_at,
+        updated_at,
+    ) = row;
     let spec = serde_json::from_value(spec)
         .map_err(|e| ApiError::Internal(format!("stored spec of monitor {id}: {e}")))?;
     Ok(Monitor {
@@ -122,6 +134,7 @@ fn from_row(row: MonitorRow) -> ApiResult<Monitor> {
         regions,
         enabled,
         component_id,
+        version,
         created_at,
         updated_at,
     })
@@ -138,6 +151,7 @@ pub async fn create(
     known_regions: &[String],
 ) -> ApiResult<Monitor> {
     input.validate(known_regions)?;
+    check_plan(db, tenant_id, input, true).await?;
     let spec = serde_json::to_value(&input.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
     let row: MonitorRow = sqlx::query_as(&format!(
         "INSERT INTO monitors (id, tenant_id, name, kind, spec, interval_seconds, regions, enabled, component_id) \
@@ -154,16 +168,85 @@ pub async fn create(
     .bind(input.component_id)
     .fetch_one(db)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            ApiError::field("name", format!("a monitor named {:?} already exists", input.name.trim()))
-        }
+    .map_err(|e| write_error(e, input))?;
+    from_row(row)
+}
+
+fn write_error(e: sqlx::Error, input: &MonitorInput) -> ApiError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::field(
+            "name",
+            format!("a monitor named {:?} already exists", input.name.trim()),
+        ),
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             ApiError::field("component_id", "no such component")
         }
         _ => e.into(),
-    })?;
-    from_row(row)
+    }
+}
+
+/// The tenant's plan: how many monitors, how often.
+async fn check_plan(
+    db: &PgPool,
+    tenant_id: Uuid,
+    input: &MonitorInput,
+    adding: bool,
+) -> ApiResult<()> {
+    let (count, max_monitors, min_interval): (i64, i32, i32) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM monitors WHERE tenant_id = $1), max_monitors, min_interval_seconds \
+         FROM tenants WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(db)
+    .await?;
+    if input.interval_seconds < min_interval {
+        return Err(ApiError::field(
+            "interval_seconds",
+            format!(
+                "your plan checks at most every {min_interval} s, got {}",
+                input.interval_seconds
+            ),
+        ));
+    }
+    if adding && count >= i64::from(max_monitors) {
+        return Err(ApiError::Forbidden(format!(
+            "your plan allows {max_monitors} monitors; delete one or upgrade the plan"
+        )));
+    }
+    Ok(())
+}
+
+/// Replaces a monitor's definition (PUT), checked like a create.
+pub async fn replace(
+    db: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    expected: Option<i32>,
+    input: &MonitorInput,
+    known_regions: &[String],
+) -> ApiResult<Option<Monitor>> {
+    input.validate(known_regions)?;
+    check_plan(db, tenant_id, input, false).await?;
+    let spec = serde_json::to_value(&input.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let row: Option<MonitorRow> = sqlx::query_as(&format!(
+        "UPDATE monitors SET name = $4, kind = $5, spec = $6, interval_seconds = $7, regions = $8, \
+         enabled = $9, component_id = $10, version = version + 1, updated_at = now() \
+         WHERE tenant_id = $1 AND id = $2 AND ($3::int IS NULL OR version = $3) RETURNING {MONITOR_COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(expected)
+    .bind(input.name.trim())
+    .bind(spec_kind(&input.spec))
+    .bind(spec)
+    .bind(input.interval_seconds)
+    .bind(&input.regions)
+    .bind(input.enabled)
+    .bind(input.component_id)
+    .fetch_optional(db)
+    .await
+    .map_err(|e| write_error(e, input))?;
+    row.map(from_row).transpose()
 }
 
 pub async fn list(db: &PgPool, tenant_id: Uuid) -> ApiResult<Vec<Monitor>> {
@@ -187,14 +270,62 @@ pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<Monitor> {
     from_row(row.ok_or(ApiError::NotFound("monitor"))?)
 }
 
-pub async fn delete(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<()> {
-    let done = sqlx::query("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .execute(db)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::NotFound("monitor"));
-    }
-    Ok(())
+pub async fn delete(
+    db: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    expected: Option<i32>,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "DELETE FROM monitors WHERE tenant_id = $1 AND id = $2 AND ($3::int IS NULL OR version = $3)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(expected)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// `?enabled=&type=&component_id=` on the monitor list.
+#[derive(utoipa::IntoParams, Debug, Clone, Default, Deserialize)]
+pub struct MonitorFilter {
+    pub enabled: Option<bool>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub component_id: Option<Uuid>,
+}
+
+/// One page of monitors, newest first.
+pub async fn list_page(
+    db: &PgPool,
+    tenant_id: Uuid,
+    filter: &MonitorFilter,
+    page: &crate::rest::PageQuery,
+) -> ApiResult<crate::rest::Page<Monitor>> {
+    let limit = page.limit()?;
+    let after = page.after()?;
+    let rows: Vec<MonitorRow> = sqlx::query_as(&format!(
+        "SELECT {MONITOR_COLUMNS} FROM monitors WHERE tenant_id = $1 \
+         AND ($2::bool IS NULL OR enabled = $2) AND ($3::text IS NULL OR kind = $3) \
+         AND ($4::uuid IS NULL OR component_id = $4) \
+         AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) \
+         ORDER BY created_at DESC, id DESC LIMIT $7"
+    ))
+    .bind(tenant_id)
+    .bind(filter.enabled)
+    .bind(filter.kind.as_deref())
+    .bind(filter.component_id)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?;
+    let monitors = rows
+        .into_iter()
+        .map(from_row)
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(crate::rest::Page::from_rows(monitors, limit, |m| {
+        (m.created_at, m.id)
+    }))
 }

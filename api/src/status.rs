@@ -21,7 +21,7 @@ pub const UPTIME_WINDOW_SECS: u32 = 24 * 3600;
 type RegionStateRow = (Uuid, String, String, DateTime<Utc>, Option<String>);
 type Entries = HashMap<Uuid, (Instant, Arc<StatusSnapshot>)>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
     pub tenant: Tenant,
     pub title: String,
@@ -33,7 +33,7 @@ pub struct StatusSnapshot {
     pub stale: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonitorStatus {
     pub id: Uuid,
     pub name: String,
@@ -43,7 +43,7 @@ pub struct MonitorStatus {
     pub regions: Vec<RegionStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionStatus {
     pub region: String,
     pub status: CheckStatus,

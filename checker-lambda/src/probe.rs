@@ -54,6 +54,7 @@ use tokio_rustls::TlsConnector;
 pub const USER_AGENT: &str = concat!("statuspage-checker/", env!("CARGO_PKG_VERSION"));
 
 /// Ordered from best to worst, so `a.max(b)` is the worse of two.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {

@@ -64,6 +64,7 @@ pub const RESERVED_HEADERS: [&str; 8] = [
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MonitorSpec {
     Http(HttpSpec),
@@ -88,6 +89,7 @@ impl RetryPolicy {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HttpSpec {
     /// `http://` or `https://` only.
     pub url: String,
@@ -101,6 +103,7 @@ pub struct HttpSpec {
     pub body: Option<String>,
     /// The check is up when the status code falls in any of these. Default `["200-399"]`.
     #[serde(default = "default_expected_status")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, example = json!(["200-299", "301"])))]
     pub expected_status: Vec<StatusRange>,
     /// Bound on the whole check (DNS through body). Default 10 000, 100..=60 000.
     #[serde(default = "default_timeout_ms")]
@@ -138,6 +141,7 @@ pub struct HttpSpec {
 
 /// A check on the response, beyond its status code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Assertion {
     /// A response header: `op` is `exists` (default), `absent`, `equals`, `contains` or `matches`
@@ -163,6 +167,7 @@ pub enum Assertion {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HeaderOp {
     #[default]
@@ -174,6 +179,7 @@ pub enum HeaderOp {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CompareOp {
     #[serde(rename = "==")]
     Eq,
@@ -319,6 +325,7 @@ impl Assertion {
 
 /// A DNS record type a DNS check can ask for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DnsRecordType {
     #[default]
@@ -356,6 +363,7 @@ impl DnsRecordType {
 
 /// A DNS response code a DNS check can expect.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DnsRcode {
     #[default]
@@ -395,6 +403,7 @@ impl DnsRcode {
 
 /// A DNS query over UDP, judged by its response code and (optionally) its answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DnsSpec {
     /// The name to query (not `name`: that is the monitor's own name in the API).
     pub host: String,
@@ -427,6 +436,7 @@ pub struct DnsSpec {
 /// A TLS certificate monitor: handshake only, judged on chain validity, host name match and
 /// days to expiry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TlsSpec {
     /// Host name (also the SNI and the name the certificate must match) or IP literal.
     pub host: String,
@@ -449,12 +459,14 @@ pub struct TlsSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Header {
     pub name: String,
     pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TcpSpec {
     /// A host name or an IP literal (IPv6 with or without brackets); no port.
     pub host: String,

@@ -2,7 +2,14 @@
 //!
 //! Pure functions with no I/O so every part (API, web, checker) agrees on the rules.
 
-use serde::{Deserialize, Serialize};
+mod domain;
+mod host;
+
+pub use domain::{
+    txt_records_verify, validate_custom_domain, verification_record_name,
+    verification_record_value, DomainError, RESERVED_TLDS, VERIFICATION_LABEL,
+};
+pub use host::{normalize_host, resolve_host, Site};
 
 /// Names no tenant may claim: they are ours, or confusingly close to ours.
 pub const RESERVED_SLUGS: &[&str] = &[
@@ -57,6 +64,8 @@ pub enum SlugError {
     DoubleHyphen,
     #[error("{0:?} is reserved")]
     Reserved(String),
+    #[error("looks too much like the reserved name {0:?}")]
+    ConfusableWith(String),
 }
 
 /// Checks that `slug` is a DNS label a tenant may claim as `<slug>.<base-domain>`.
@@ -81,61 +90,32 @@ pub fn validate_slug(slug: &str) -> Result<(), SlugError> {
     if RESERVED_SLUGS.contains(&slug) {
         return Err(SlugError::Reserved(slug.to_owned()));
     }
+    let skeleton = slug_skeleton(slug);
+    if let Some(reserved) = RESERVED_SLUGS
+        .iter()
+        .find(|reserved| slug_skeleton(reserved) == skeleton)
+    {
+        return Err(SlugError::ConfusableWith((*reserved).to_owned()));
+    }
     Ok(())
 }
 
-/// What a request's `Host` header addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Site {
-    /// The platform itself: landing page, sign-in, admin.
-    Platform,
-    /// `<slug>.<base-domain>`: a tenant's status page (the slug may not exist).
-    Tenant(String),
-    /// A host that is neither (a custom domain, resolved by the caller).
-    Other(String),
-}
-
-/// Resolves a `Host` header against the base domain: port ignored, case-insensitive,
-/// a trailing dot tolerated. `www.<base>` is the platform too.
-pub fn resolve_host(host: &str, base_domain: &str) -> Site {
-    let host = strip_port(host.trim())
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let base = base_domain
-        .trim()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    if host == base || host == format!("www.{base}") || host.is_empty() {
-        return Site::Platform;
-    }
-    if let Some(label) = host.strip_suffix(&format!(".{base}")) {
-        if !label.contains('.') {
-            return Site::Tenant(label.to_owned());
-        }
-    }
-    // Bare IP addresses reach the platform (health checks, direct access).
-    if host.parse::<std::net::IpAddr>().is_ok()
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok()
-    {
-        return Site::Platform;
-    }
-    Site::Other(host)
-}
-
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        // [v6]:port
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    }
+/// What a slug looks like at a glance: look-alike characters folded together and hyphens
+/// dropped, so `adm1n`, `supp0rt` or `a-p-i` cannot pose as ours. Two slugs with equal
+/// skeletons are confusable with each other.
+pub fn slug_skeleton(slug: &str) -> String {
+    let folded: String = slug
+        .chars()
+        .filter(|c| *c != '-')
+        .map(|c| match c.to_ascii_lowercase() {
+            '0' => 'o',
+            '1' | 'i' => 'l',
+            '3' => 'e',
+            '5' => 's',
+            c => c,
+        })
+        .collect();
+    folded.replace("rn", "m").replace("vv", "w")
 }
 
 #[cfg(test)]
@@ -170,35 +150,53 @@ mod tests {
     }
 
     #[test]
-    fn resolves_hosts() {
-        let base = "localhost";
+    fn skeleton_folds_look_alikes() {
+        assert_eq!(slug_skeleton("adm1n"), "admln");
+        assert_eq!(slug_skeleton("admin"), "admln");
+        assert_eq!(slug_skeleton("supp0rt"), "support");
+        assert_eq!(slug_skeleton("a-p-i"), "apl");
+        assert_eq!(slug_skeleton("3a5y"), "easy");
+        assert_eq!(slug_skeleton("rnail"), "mall");
+        assert_eq!(slug_skeleton("vvww"), "www");
+        assert_eq!(slug_skeleton("r-n"), "m");
+        assert_eq!(slug_skeleton("st4tus"), "st4tus");
+        assert_eq!(slug_skeleton("ACME"), slug_skeleton("acme"));
+        // Tenants confusable with each other share a skeleton.
+        assert_eq!(slug_skeleton("acme-corp"), slug_skeleton("acrne-c0rp"));
+        assert_ne!(slug_skeleton("acme"), slug_skeleton("acne"));
+    }
+
+    #[test]
+    fn rejects_slugs_confusable_with_reserved_names() {
+        let confusable = |name: &str| Err(SlugError::ConfusableWith(name.into()));
+        assert_eq!(validate_slug("adm1n"), confusable("admin"));
+        assert_eq!(validate_slug("supp0rt"), confusable("support"));
+        assert_eq!(validate_slug("a-p-i"), confusable("api"));
+        assert_eq!(validate_slug("vvww"), confusable("www"));
+        assert_eq!(validate_slug("vvvvvv"), confusable("www"));
+        assert_eq!(validate_slug("5tatu5"), confusable("status"));
+        assert_eq!(validate_slug("ad-min"), confusable("admin"));
+        assert_eq!(validate_slug("rnail"), confusable("mail"));
+        assert_eq!(validate_slug("l0gin"), confusable("login"));
+        assert_eq!(validate_slug("1oca1host"), confusable("localhost"));
+        assert_eq!(validate_slug("t3st"), confusable("test"));
+        assert_eq!(validate_slug("nsi"), confusable("ns1"));
+        assert_eq!(validate_slug("ns-2"), confusable("ns2"));
+        // Only the listed look-alikes count: 4 is not folded, and real words stay free.
+        assert_eq!(validate_slug("st4tus"), Ok(()));
+        assert_eq!(validate_slug("statuses"), Ok(()));
+        assert_eq!(validate_slug("mailer"), Ok(()));
+        assert_eq!(validate_slug("acme-api"), Ok(()));
+        // Length limits still apply to the slug itself, not its skeleton.
+        assert_eq!(validate_slug("a-p"), Ok(()));
+        assert_eq!(validate_slug("vv"), Err(SlugError::Length(2)));
+    }
+
+    #[test]
+    fn slug_error_messages() {
         assert_eq!(
-            resolve_host("demo.localhost:3000", base),
-            Site::Tenant("demo".into())
-        );
-        assert_eq!(
-            resolve_host("DEMO.LocalHost", base),
-            Site::Tenant("demo".into())
-        );
-        assert_eq!(
-            resolve_host("demo.localhost.", base),
-            Site::Tenant("demo".into())
-        );
-        assert_eq!(resolve_host("localhost:3000", base), Site::Platform);
-        assert_eq!(resolve_host("www.localhost", base), Site::Platform);
-        assert_eq!(resolve_host("127.0.0.1:3000", base), Site::Platform);
-        assert_eq!(resolve_host("[::1]:3000", base), Site::Platform);
-        assert_eq!(
-            resolve_host("a.b.localhost", base),
-            Site::Other("a.b.localhost".into())
-        );
-        assert_eq!(
-            resolve_host("status.acme.com", base),
-            Site::Other("status.acme.com".into())
-        );
-        assert_eq!(
-            resolve_host("acme.status.example.com", "status.example.com"),
-            Site::Tenant("acme".into())
+            SlugError::ConfusableWith("admin".into()).to_string(),
+            "looks too much like the reserved name \"admin\""
         );
     }
 }

@@ -149,7 +149,8 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
     }
     config.validate()?;
     let (db, analytics) = connect(&config.databases).await?;
-    let app = api::AppState::new(db, analytics, config.api_config());
+    let app = api::AppState::new(db, analytics, config.api_config())
+        .with_domain_resolver(config.dns_resolver());
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("listening on STATUSPAGE_ADDR={}", config.addr))?;

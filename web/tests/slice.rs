@@ -27,6 +27,11 @@ struct Platform {
 
 impl Platform {
     async fn start(pool: PgPool) -> Self {
+        Self::start_with_resolver(pool, None).await
+    }
+
+    /// With the DNS resolver custom domains are verified against.
+    async fn start_with_resolver(pool: PgPool, resolver: Option<String>) -> Self {
         let url = std::env::var("CLICKHOUSE_URL").expect(
             "CLICKHOUSE_URL must point at a running ClickHouse: run the tests with `./dev test`",
         );
@@ -41,7 +46,8 @@ impl Platform {
                 regions: REGIONS.iter().map(|r| r.to_string()).collect(),
                 open_signup: true,
             },
-        );
+        )
+        .with_domain_resolver(resolver);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = web::server::router(app.clone(), "target/site", false, Some(addr.port()));
@@ -297,4 +303,252 @@ async fn internal_endpoints_require_a_valid_signature(pool: PgPool) {
         "unknown regions are refused"
     );
     platform.analytics.drop_database().await.unwrap();
+}
+
+/// A one-record DNS server on loopback: answers every TXT question with `txt` (NXDOMAIN when
+/// `txt` is empty), over UDP.
+async fn txt_server(txt: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
+            let query = &buf[..n];
+            // Header (12 bytes), then the question: labels, 0, type, class.
+            let mut end = 12;
+            while query[end] != 0 {
+                end += 1 + query[end] as usize;
+            }
+            let question = &query[12..end + 5];
+            let records = txt.lock().unwrap().clone();
+            let mut reply = Vec::new();
+            reply.extend_from_slice(&query[..2]);
+            let rcode = if records.is_empty() { 3 } else { 0 };
+            reply.extend_from_slice(&[0x81, 0x80 | rcode]);
+            reply.extend_from_slice(&[0, 1, 0, records.len() as u8, 0, 0, 0, 0]);
+            reply.extend_from_slice(question);
+            for record in &records {
+                reply.extend_from_slice(&[0xC0, 0x0C, 0, 16, 0, 1, 0, 0, 0, 60]);
+                reply.extend_from_slice(&((record.len() + 1) as u16).to_be_bytes());
+                reply.push(record.len() as u8);
+                reply.extend_from_slice(record.as_bytes());
+            }
+            let _ = socket.send_to(&reply, peer).await;
+        }
+    });
+    addr
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn custom_domains_serve_the_page_once_verified_by_dns(pool: PgPool) {
+    let records = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let dns = txt_server(records.clone()).await;
+    let platform = Platform::start_with_resolver(pool, Some(dns.to_string())).await;
+    let token = platform.create_tenant("acme").await;
+    let other = platform.create_tenant("globex").await;
+    let settings = |token: &str, body: Value| {
+        platform
+            .http
+            .patch(platform.url("/api/v1/status-page"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+
+    // Bad domains are refused on the field; a good one (Unicode, stored as punycode) waits for proof.
+    let bad = settings(&token, json!({ "custom_domain": "acme.localhost" }))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["errors"][0]["field"], "custom_domain", "{bad}");
+    let set = settings(
+        &token,
+        json!({ "custom_domain": "Status.Bücher.example.com" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(set.status(), 200);
+    let set: Value = set.json().await.unwrap();
+    let domain = "status.xn--bcher-kva.example.com";
+    assert_eq!(set["custom_domain"], domain);
+    assert_eq!(set["domain_verified_at"], Value::Null);
+    let record_name = set["domain_verification"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let record_value = set["domain_verification"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(record_name, format!("_statuspage-verify.{domain}"));
+
+    // Another tenant cannot claim it.
+    let taken = settings(&other, json!({ "custom_domain": domain }))
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 422);
+
+    // Not served, and not verified, until the TXT record is there.
+    assert_eq!(platform.page(domain).await.0, 404);
+    let verify = |token: &str| {
+        platform
+            .http
+            .post(platform.url("/api/v1/status-page/verify-domain"))
+            .bearer_auth(token)
+            .send()
+    };
+    let failed = verify(&token).await.unwrap();
+    assert_eq!(failed.status(), 422);
+    let failed: Value = failed.json().await.unwrap();
+    assert!(
+        failed["detail"].as_str().unwrap().contains(&record_value),
+        "{failed}"
+    );
+    records
+        .lock()
+        .unwrap()
+        .push("statuspage-verification=someone-elses-token".into());
+    assert_eq!(
+        verify(&token).await.unwrap().status(),
+        422,
+        "a wrong value does not verify"
+    );
+    records.lock().unwrap().push(record_value.clone());
+    let verified = verify(&token).await.unwrap();
+    assert_eq!(verified.status(), 200);
+    let verified: Value = verified.json().await.unwrap();
+    assert!(verified["domain_verified_at"].is_string(), "{verified}");
+    assert_eq!(verified["domain_verification"], Value::Null);
+
+    let (status, html) = platform.page(domain).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("acme Inc"), "the tenant's own page");
+    // Globex verifying has nothing to verify.
+    assert_eq!(verify(&other).await.unwrap().status(), 422);
+    assert_eq!(platform.page("globex.localhost").await.0, 200);
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn private_and_password_pages_keep_visitors_out(pool: PgPool) {
+    let platform = Platform::start(pool).await;
+    let token = platform.create_tenant("acme").await;
+    let patch = |body: Value| {
+        platform
+            .http
+            .patch(platform.url("/api/v1/status-page"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let public_api = |password: Option<&str>| {
+        let mut request = platform
+            .http
+            .get(platform.url("/api/v1/public/status/acme"));
+        if let Some(p) = password {
+            request = request.header("status-page-password", p);
+        }
+        request.send()
+    };
+    assert_eq!(public_api(None).await.unwrap().status(), 200);
+
+    assert_eq!(
+        patch(json!({ "visibility": "private" }))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(platform.page("acme.localhost").await.0, 404);
+    assert_eq!(public_api(None).await.unwrap().status(), 404);
+
+    let refused = patch(json!({ "visibility": "password" })).await.unwrap();
+    assert_eq!(refused.status(), 422, "a password page needs a password");
+    let set = patch(json!({ "visibility": "password", "password": "open sesame 123" }))
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let set: Value = set.json().await.unwrap();
+    assert_eq!(set["password_set"], true);
+    assert!(
+        !set.to_string().contains("open sesame"),
+        "the password never comes back"
+    );
+
+    let (status, html) = platform.page("acme.localhost").await;
+    assert_eq!(status, 401);
+    assert!(
+        html.contains("password-protected") && !html.contains("data-monitor"),
+        "{html}"
+    );
+    assert_eq!(public_api(None).await.unwrap().status(), 401);
+    assert_eq!(
+        public_api(Some("wrong password!")).await.unwrap().status(),
+        401
+    );
+    assert_eq!(
+        public_api(Some("open sesame 123")).await.unwrap().status(),
+        200
+    );
+
+    let unlock = |password: &str| {
+        platform
+            .http
+            .post(platform.url(web::server::UNLOCK_PATH))
+            .header("host", format!("acme.localhost:{}", platform.addr.port()))
+            .form(&[("password", password)])
+            .send()
+    };
+    let wrong = unlock("nope nope nope").await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let right = unlock("open sesame 123").await.unwrap();
+    assert_eq!(right.status(), 303);
+    let cookie = right.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && !cookie.contains("sesame"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = platform
+        .http
+        .get(platform.url("/"))
+        .header("host", format!("acme.localhost:{}", platform.addr.port()))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cookie.status(), 200);
+    // A forged or stale cookie does not open it; a new password shuts earlier visitors out.
+    assert_eq!(
+        platform
+            .http
+            .get(platform.url("/"))
+            .header("host", format!("acme.localhost:{}", platform.addr.port()))
+            .header("cookie", "sp_page_access=00ff")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        patch(json!({ "password": "another secret 456" }))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let stale = platform
+        .http
+        .get(platform.url("/"))
+        .header("host", format!("acme.localhost:{}", platform.addr.port()))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 401);
 }

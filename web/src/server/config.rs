@@ -54,6 +54,9 @@ pub struct ServeConfig {
     /// Seconds between local checker runs.
     #[arg(long, env = "CHECKER_INTERVAL_SECS", default_value_t = 60)]
     pub checker_interval_secs: u64,
+    /// DNS resolver (`IP` or `IP:port`) for custom-domain TXT verification; empty: the system one.
+    #[arg(long, env = "STATUSPAGE_DNS_RESOLVER", default_value = "")]
+    pub dns_resolver: String,
     /// Private networks the checkers may probe (comma-separated CIDRs); empty refuses them all.
     #[arg(long, env = "CHECKER_ALLOW_CIDRS", default_value = "")]
     pub allow_cidrs: String,
@@ -75,6 +78,13 @@ impl ServeConfig {
             anyhow::bail!("CHECKER_INTERVAL_SECS must be at least 5");
         }
         self.guard()?;
+        if let Some(resolver) = self.dns_resolver() {
+            let ok = resolver.parse::<SocketAddr>().is_ok()
+                || resolver.parse::<std::net::IpAddr>().is_ok();
+            if !ok {
+                anyhow::bail!("STATUSPAGE_DNS_RESOLVER must be an IP or IP:port, got {resolver:?}");
+            }
+        }
         Ok(())
     }
 
@@ -82,6 +92,11 @@ impl ServeConfig {
         let allow = SsrfGuard::parse_allowlist(&self.allow_cidrs)
             .map_err(|e| anyhow::anyhow!("CHECKER_ALLOW_CIDRS: {e}"))?;
         Ok(SsrfGuard::new(allow))
+    }
+
+    pub fn dns_resolver(&self) -> Option<String> {
+        let r = self.dns_resolver.trim();
+        (!r.is_empty()).then(|| r.to_owned())
     }
 
     pub fn checker_interval(&self) -> Duration {

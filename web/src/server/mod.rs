@@ -6,8 +6,9 @@ pub mod demo;
 pub mod pages;
 
 use crate::app::{shell, App};
+use api::status_pages::{self, Visibility};
 use api::AppState;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -65,25 +66,107 @@ pub fn router(
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// Unknown subdomains and foreign hosts get a 404 page before any page renders.
+/// Unknown subdomains and foreign hosts get a 404 page before any page renders; a verified
+/// custom domain serves its tenant's page; private pages look unknown; password-protected ones
+/// ask for the password first.
 async fn site_gate(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let host = request_host(&request);
-    match tenants::resolve_host(&host, &app.config.base_domain) {
-        Site::Platform => next.run(request).await,
-        Site::Tenant(slug) => match app.tenant_by_slug(&slug).await {
-            Ok(Some(_)) => next.run(request).await,
-            Ok(None) => not_found_page(&host),
-            Err(e) => {
-                tracing::error!(error = %e, "tenant lookup failed");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "status page temporarily unavailable",
-                )
-                    .into_response()
-            }
-        },
-        Site::Other(_) => not_found_page(&host),
+    if tenants::resolve_host(&host, &app.config.base_domain) == Site::Platform {
+        return next.run(request).await;
     }
+    let unavailable = |e: api::error::ApiError| {
+        tracing::error!(error = %e, "status page lookup failed");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "status page temporarily unavailable",
+        )
+            .into_response()
+    };
+    let tenant = match app.tenant_for_host(&host).await {
+        Ok(Some(tenant)) => tenant,
+        Ok(None) => return not_found_page(&host),
+        Err(e) => return unavailable(e),
+    };
+    let access = match app.page_access(tenant.id).await {
+        Ok(access) => access,
+        Err(e) => return unavailable(e),
+    };
+    match access {
+        (Visibility::Public, _) => next.run(request).await,
+        (Visibility::Private, _) => not_found_page(&host),
+        (Visibility::Password, hash) => {
+            let hash = hash.unwrap_or_default();
+            let secret = &app.config.checker_secret;
+            if request.uri().path() == UNLOCK_PATH && request.method() == axum::http::Method::POST {
+                let secure = request.uri().scheme_str() == Some("https");
+                let form = axum::extract::Form::<Unlock>::from_request(request, &()).await;
+                let given = form.map(|f| f.0.password).unwrap_or_default();
+                if api::auth::verify_password(&given, &hash) {
+                    let cookie = format!(
+                        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{}",
+                        status_pages::ACCESS_COOKIE,
+                        status_pages::access_cookie(secret, tenant.id, &hash),
+                        if secure { "; Secure" } else { "" }
+                    );
+                    return (
+                        StatusCode::SEE_OTHER,
+                        [
+                            (header::LOCATION, "/".to_owned()),
+                            (header::SET_COOKIE, cookie),
+                        ],
+                    )
+                        .into_response();
+                }
+                return password_page(&tenant.name, true);
+            }
+            let unlocked = cookie(request.headers(), status_pages::ACCESS_COOKIE)
+                .is_some_and(|c| status_pages::access_cookie_valid(secret, tenant.id, &hash, &c));
+            if unlocked {
+                next.run(request).await
+            } else {
+                password_page(&tenant.name, false)
+            }
+        }
+    }
+}
+
+/// Where a password-protected page's form posts.
+pub const UNLOCK_PATH: &str = "/_status-page/unlock";
+
+#[derive(serde::Deserialize)]
+struct Unlock {
+    password: String,
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn password_page(name: &str, wrong: bool) -> Response {
+    let error = if wrong {
+        "<p class=\"error\" role=\"alert\">Wrong password.</p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}: password required</title>\
+         <style>{}</style></head><body><main><section class=\"card narrow\"><h1>{name} status</h1>\
+         <p>This status page is password-protected.</p>{error}\
+         <form method=\"post\" action=\"{UNLOCK_PATH}\"><label>Password \
+         <input type=\"password\" name=\"password\" required autofocus></label>\
+         <button type=\"submit\">View status</button></form></section></main></body></html>",
+        include_str!("../../style/main.css"),
+        name = html_escape(name),
+    );
+    (StatusCode::UNAUTHORIZED, Html(body)).into_response()
 }
 
 pub fn request_host(request: &Request) -> String {

@@ -106,38 +106,27 @@ pub async fn home_view() -> Result<HomeView, ServerFnError> {
     let state = state()?;
     let headers = headers().await?;
     let app = &state.app;
-    match tenants::resolve_host(&host(&headers), &app.config.base_domain) {
-        Site::Platform => Ok(HomeView::Landing {
+    let host = host(&headers);
+    if tenants::resolve_host(&host, &app.config.base_domain) == Site::Platform {
+        return Ok(HomeView::Landing {
             base_domain: app.config.base_domain.clone(),
-        }),
-        Site::Tenant(slug) => {
-            let Some(tenant) = app.tenant_by_slug(&slug).await.map_err(internal)? else {
-                set_status(StatusCode::NOT_FOUND);
-                return Err(ServerFnError::new("no status page here"));
-            };
-            let snapshot = app
-                .status
-                .get(&app.db, &app.analytics, &tenant)
-                .await
-                .map_err(internal)?;
-            Ok(HomeView::Status(status_view(&snapshot)))
-        }
-        Site::Other(_) => {
-            set_status(StatusCode::NOT_FOUND);
-            Err(ServerFnError::new("no status page here"))
-        }
+        });
     }
+    // Subdomain or verified custom domain; access was checked by the site gate.
+    let Some(tenant) = app.tenant_for_host(&host).await.map_err(internal)? else {
+        set_status(StatusCode::NOT_FOUND);
+        return Err(ServerFnError::new("no status page here"));
+    };
+    let snapshot = app
+        .status
+        .get(&app.db, &app.analytics, &tenant)
+        .await
+        .map_err(internal)?;
+    Ok(HomeView::Status(status_view(&snapshot)))
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())
+    super::cookie(headers, SESSION_COOKIE)
 }
 
 fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> Result<(), ServerFnError> {
