@@ -14,6 +14,7 @@ pub const DESCRIPTION_MAX: usize = 500;
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentInput {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -201,6 +202,7 @@ pub async fn delete(
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupInput {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     pub position: i32,

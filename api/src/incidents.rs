@@ -48,12 +48,14 @@ pub struct AffectedComponent {
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
     #[serde(default = "investigating")]
     pub status: IncidentStatus,
     #[serde(default = "minor")]
     pub impact: Impact,
     /// The first update's text.
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub message: String,
     #[serde(default)]
     pub components: Vec<AffectedComponent>,
@@ -83,6 +85,7 @@ pub struct IncidentPatch {
 #[serde(deny_unknown_fields)]
 pub struct UpdateInput {
     pub status: IncidentStatus,
+    #[schema(min_length = 1, max_length = 5000, pattern = r"\S")]
     pub message: String,
     #[serde(default)]
     pub components: Option<Vec<AffectedComponent>>,

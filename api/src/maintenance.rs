@@ -37,6 +37,7 @@ impl MaintenanceStatus {
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
     #[serde(default)]
     pub description: String,

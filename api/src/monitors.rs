@@ -14,10 +14,12 @@ pub const DEFAULT_INTERVAL_SECONDS: i32 = 60;
 /// A monitor as written by a tenant; the spec (`type` plus its fields) sits at the top level.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 pub struct MonitorInput {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     #[serde(flatten)]
     pub spec: MonitorSpec,
     #[serde(default = "default_interval")]
+    #[schema(minimum = 30, maximum = 86400)]
     pub interval_seconds: i32,
     /// Empty: every region of this deployment.
     #[serde(default)]

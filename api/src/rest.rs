@@ -22,6 +22,7 @@ pub const MAX_PAGE_SIZE: i64 = 200;
 /// `?limit=&cursor=` on every list. Lists are newest first; the cursor is opaque to clients.
 #[derive(utoipa::IntoParams, Debug, Clone, Default, Deserialize)]
 pub struct PageQuery {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
