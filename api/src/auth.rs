@@ -125,7 +125,197 @@ pub const SESSION_DAYS: i64 = 14;
 pub const SESSION_COOKIE: &str = "sp_session";
 
 /// Checks an email and password; returns a new session secret for the cookie and the tenant.
+///
+/// Rate-limited by email only (see [`login_limited`]); a refusal by the limit is
+/// [`ApiError::Forbidden`] with the "too many failed sign-ins" message. Callers that know the
+/// client's address should use [`login_limited`], which also limits per client and tells a
+/// refusal apart.
 pub async fn login(db: &PgPool, email: &str, password: &str) -> ApiResult<(String, Uuid)> {
+    login_limited(db, email, password, None)
+        .await
+        .map_err(|e| match e {
+            LoginError::Throttled { .. } => ApiError::Forbidden(e.to_string()),
+            LoginError::Api(e) => e,
+        })
+}
+
+/// Failed sign-ins are counted over this sliding window.
+pub const LOGIN_WINDOW_MINUTES: i32 = 15;
+/// Failed sign-ins allowed per email address (case-insensitive) within the window.
+pub const LOGIN_MAX_FAILURES_PER_EMAIL: i64 = 5;
+/// Failed sign-ins allowed per client address (IPv6: per /64) within the window.
+pub const LOGIN_MAX_FAILURES_PER_CLIENT: i64 = 20;
+
+/// Why a sign-in did not produce a session.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Too many recent failures for the email or the client: the password was not checked.
+    #[error("too many failed sign-ins; try again in {retry_after_minutes} {}", if *.retry_after_minutes == 1 { "minute" } else { "minutes" })]
+    Throttled { retry_after_minutes: i64 },
+    /// Wrong credentials ([`ApiError::Unauthorized`]) or a database failure.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<sqlx::Error> for LoginError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+/// The key failed sign-ins of one client are counted under: the IPv4 address (also when
+/// IPv4-mapped in IPv6), or the IPv6 /64 network, since one IPv6 host usually holds a whole /64.
+pub fn login_client_key(ip: std::net::IpAddr) -> String {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => ipnet::Ipv6Net::new(v6, 64)
+                .map(|net| net.trunc().to_string())
+                .unwrap_or_else(|_| v6.to_string()),
+        },
+    }
+}
+
+/// [`login`] with rate limiting per email and, when `client` is known, per client address:
+/// at most [`LOGIN_MAX_FAILURES_PER_EMAIL`] failures per email and
+/// [`LOGIN_MAX_FAILURES_PER_CLIENT`] per client within [`LOGIN_WINDOW_MINUTES`]; a further attempt
+/// is refused with [`LoginError::Throttled`] without checking the password (so the right password
+/// does not get in either). A successful sign-in clears the email's failures. Unknown emails are
+/// limited exactly like known ones, so the limit reveals nothing about who has an account.
+///
+/// Attempts live in PostgreSQL (`login_attempts`), so the limit holds across restarts and app
+/// servers. An attempt is counted and recorded *before* the password is checked, under a
+/// transaction-scoped advisory lock per email and per client, so concurrent guesses (from any
+/// number of app servers) are counted one after the other: at most the limit of them get to the
+/// password check per window.
+pub async fn login_limited(
+    db: &PgPool,
+    email: &str,
+    password: &str,
+    client: Option<std::net::IpAddr>,
+) -> Result<(String, Uuid), LoginError> {
+    // The email's key: SHA-256 of exactly what the account lookup compares (`lower()` of the
+    // trimmed email, folded by PostgreSQL), so no spelling of an email escapes its count, and
+    // the table never holds what people typed (sometimes a password, in the wrong field).
+    let email_key: Vec<u8> = sqlx::query_scalar("SELECT sha256(convert_to(lower($1), 'UTF8'))")
+        .bind(email.trim())
+        .fetch_one(db)
+        .await?;
+    let client_key = client.map(login_client_key);
+    // Rows older than the window never count again.
+    sqlx::query("DELETE FROM login_attempts WHERE at < now() - make_interval(mins => $1)")
+        .bind(LOGIN_WINDOW_MINUTES)
+        .execute(db)
+        .await?;
+    // Count and record under a lock per email and per client, so concurrent attempts are
+    // counted one after the other: exactly the allowance gets to the password check.
+    let mut tx = db.begin().await?;
+    let mut locks = vec![lock_key(&email_key)];
+    locks.extend(client_key.as_deref().map(|c| lock_key(c.as_bytes())));
+    locks.sort_unstable();
+    locks.dedup();
+    for key in locks {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(LOGIN_LOCK_CLASS)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let (by_email, by_client): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE email_hash = $1), count(*) FILTER (WHERE client = $2) \
+         FROM login_attempts \
+         WHERE at > now() - make_interval(mins => $3) AND (email_hash = $1 OR client = $2)",
+    )
+    .bind(&email_key)
+    .bind(&client_key)
+    .bind(LOGIN_WINDOW_MINUTES)
+    .fetch_one(&mut *tx)
+    .await?;
+    let email_over = by_email >= LOGIN_MAX_FAILURES_PER_EMAIL;
+    let client_over = client_key.is_some() && by_client >= LOGIN_MAX_FAILURES_PER_CLIENT;
+    if email_over || client_over {
+        // A refused attempt is not a failure: it neither counts nor extends the wait.
+        let minutes = retry_after_minutes(&mut tx, &email_key, client_key.as_deref()).await?;
+        tx.rollback().await?;
+        tracing::warn!(client = ?client_key, by_email, by_client, "sign-in refused: too many failures");
+        return Err(LoginError::Throttled {
+            retry_after_minutes: minutes,
+        });
+    }
+    // Counted as a failure from now on, until the password proves right.
+    let attempt: i64 = sqlx::query_scalar(
+        "INSERT INTO login_attempts (email_hash, client) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(&email_key)
+    .bind(&client_key)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    match check_credentials(db, email, password).await {
+        Ok(signed_in) => {
+            sqlx::query("DELETE FROM login_attempts WHERE email_hash = $1")
+                .bind(&email_key)
+                .execute(db)
+                .await?;
+            Ok(signed_in)
+        }
+        // The recorded attempt stays: it was a failure.
+        Err(e @ ApiError::Unauthorized(_)) => Err(e.into()),
+        // Not a wrong guess: do not count it.
+        Err(e) => {
+            let _ = forget_attempt(db, attempt).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// First argument of the two-key advisory locks taken by [`login_limited`] (its own key space).
+const LOGIN_LOCK_CLASS: i32 = 0x5350_4c47; // "SPLG"
+
+/// Second argument: 32 bits of the SHA-256 of the key (a collision only serialises two attempts).
+fn lock_key(key: &[u8]) -> i32 {
+    let digest = Sha256::digest(key);
+    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+async fn forget_attempt(db: &PgPool, attempt: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_attempts WHERE id = $1")
+        .bind(attempt)
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// Whole minutes (at least 1) until both the email and the client are under their limits again:
+/// each is once its `limit`-th most recent failure leaves the window (none: it is not over).
+async fn retry_after_minutes(
+    db: &mut sqlx::PgConnection,
+    email_key: &[u8],
+    client_key: Option<&str>,
+) -> Result<i64, sqlx::Error> {
+    let minutes: Option<i64> = sqlx::query_scalar(
+        "WITH window_start AS (SELECT now() - make_interval(mins => $3) AS at) \
+         SELECT ceil(extract(epoch FROM greatest( \
+             (SELECT a.at FROM login_attempts a, window_start w \
+              WHERE a.email_hash = $1 AND a.at > w.at ORDER BY a.at DESC OFFSET $4 LIMIT 1), \
+             (SELECT a.at FROM login_attempts a, window_start w \
+              WHERE a.client = $2 AND a.at > w.at ORDER BY a.at DESC OFFSET $5 LIMIT 1) \
+         ) + make_interval(mins => $3) - now()) / 60)::int8",
+    )
+    .bind(email_key)
+    .bind(client_key)
+    .bind(LOGIN_WINDOW_MINUTES)
+    .bind(LOGIN_MAX_FAILURES_PER_EMAIL - 1)
+    .bind(LOGIN_MAX_FAILURES_PER_CLIENT - 1)
+    .fetch_one(&mut *db)
+    .await?;
+    Ok(minutes.unwrap_or(1).max(1))
+}
+
+/// The password check itself, with no rate limiting: a new session on success.
+async fn check_credentials(db: &PgPool, email: &str, password: &str) -> ApiResult<(String, Uuid)> {
     let row: Option<(Uuid, Option<String>, Option<Uuid>)> = sqlx::query_as(
         "SELECT u.id, u.password_hash, \
                 (SELECT m.tenant_id FROM memberships m WHERE m.user_id = u.id ORDER BY m.created_at LIMIT 1) \

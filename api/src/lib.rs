@@ -5,6 +5,7 @@ pub mod auth;
 pub mod channels;
 pub mod checkers;
 pub mod components;
+pub mod config_io;
 pub mod error;
 pub mod incidents;
 pub mod maintenance;
@@ -182,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(v1::routes())
         .merge(v1_notify::routes())
+        .merge(config_io::routes())
         .with_state(state)
 }
 

@@ -64,6 +64,8 @@ use utoipa::{Modify, OpenApi};
         crate::v1_notify::list_tokens,
         crate::v1_notify::get_token,
         crate::v1_notify::revoke_token,
+        crate::config_io::export_config,
+        crate::config_io::import_config,
     ),
     modifiers(&BearerToken)
 )]

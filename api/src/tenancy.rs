@@ -1,4 +1,7 @@
 //! Creating tenants: the slug claim, the owner, the first API token, an empty status page.
+//!
+//! A slug is claimed together with its look-alike skeleton ([`tenants::slug_skeleton`], stored in
+//! the unique `tenants.slug_skeleton`), so `acrne` or `ac-me` cannot impersonate `acme`.
 
 use crate::auth::{hash_password, issue_api_token};
 use crate::error::{ApiError, ApiResult, FieldProblem};
@@ -86,18 +89,35 @@ pub async fn create_tenant(db: &PgPool, new: &NewTenant) -> ApiResult<CreatedTen
         slug: new.slug.clone(),
         name: new.name.trim().to_owned(),
     };
+    // The slug and its look-alike skeleton are both unique: a conflict on either is refused on
+    // the field (never a 409 or 500), also when two sign-ups race for look-alike slugs.
     let inserted = sqlx::query(
-        "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING",
+        "INSERT INTO tenants (id, slug, name, slug_skeleton) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(tenant.id)
     .bind(&tenant.slug)
     .bind(&tenant.name)
+    .bind(tenants::slug_skeleton(&tenant.slug))
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
+        let same: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM tenants WHERE slug = $1)")
+                .bind(&tenant.slug)
+                .fetch_one(&mut *tx)
+                .await?;
+        let message = if same {
+            format!("{:?} is already taken", tenant.slug)
+        } else {
+            format!(
+                "{:?} looks too much like an existing status page; choose a more distinct name",
+                tenant.slug
+            )
+        };
         return Err(ApiError::Validation(vec![FieldProblem {
             field: "slug".into(),
-            message: format!("{:?} is already taken", tenant.slug),
+            message,
         }]));
     }
     let user_id: Option<Uuid> = sqlx::query_scalar(

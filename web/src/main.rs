@@ -189,10 +189,14 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
         println!();
     }
     let app_router = router(app, &config.site_root, config.secure_cookies, Some(port));
-    axum::serve(listener, app_router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("app server")?;
+    // The peer address feeds the per-IP sign-in limit.
+    axum::serve(
+        listener,
+        app_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("app server")?;
     for task in background {
         task.abort();
     }

@@ -54,6 +54,10 @@ pub struct ServeConfig {
     /// Seconds between local checker runs.
     #[arg(long, env = "CHECKER_INTERVAL_SECS", default_value_t = 60)]
     pub checker_interval_secs: u64,
+    /// Reverse proxies in front that append the client to `X-Forwarded-For`: `true` (one), a
+    /// number, or `false` (the header is ignored; the TCP peer is the client).
+    #[arg(long, env = "STATUSPAGE_TRUST_PROXY", default_value = "false")]
+    pub trust_proxy: String,
     /// DNS resolver (`IP` or `IP:port`) for custom-domain TXT verification; empty: the system one.
     #[arg(long, env = "STATUSPAGE_DNS_RESOLVER", default_value = "")]
     pub dns_resolver: String,
@@ -78,6 +82,12 @@ impl ServeConfig {
             anyhow::bail!("CHECKER_INTERVAL_SECS must be at least 5");
         }
         self.guard()?;
+        if super::pages::parse_trusted_proxies(&self.trust_proxy).is_none() {
+            anyhow::bail!(
+                "STATUSPAGE_TRUST_PROXY must be true, false or a number of proxies (0-10), got {:?}",
+                self.trust_proxy
+            );
+        }
         if let Some(resolver) = self.dns_resolver() {
             let ok = resolver.parse::<SocketAddr>().is_ok()
                 || resolver.parse::<std::net::IpAddr>().is_ok();

@@ -2,7 +2,7 @@
 
 use super::WebState;
 use crate::views::{self, AdminMonitor, AdminView, HomeView, MonitorView, RegionView, StatusView};
-use api::auth::{SessionUser, SESSION_COOKIE, SESSION_DAYS};
+use api::auth::{LoginError, SessionUser, SESSION_COOKIE, SESSION_DAYS};
 use api::checkers::status_str;
 use api::error::ApiError;
 use api::status::StatusSnapshot;
@@ -129,6 +129,8 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
     super::cookie(headers, SESSION_COOKIE)
 }
 
+/// The session cookie: `HttpOnly` (no script reads it), `SameSite=Lax` (not sent on cross-site
+/// posts), and `Secure` when `STATUSPAGE_SECURE_COOKIES=true`.
 fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> Result<(), ServerFnError> {
     let cookie = format!(
         "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
@@ -143,16 +145,34 @@ fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> Result<(), Server
     Ok(())
 }
 
+/// Signs in. The form post must come from our own pages ([`check_same_origin`] with
+/// [`FormPost::SignIn`]); failures are rate-limited per email and per client
+/// ([`api::auth::login_limited`], client from [`client_ip`]).
 pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
     let state = state()?;
-    let (secret, _tenant) = api::auth::login(&state.app.db, &email, &password)
+    let headers = headers().await?;
+    check_same_origin(&headers, FormPost::SignIn)?;
+    let client = client_ip(&headers);
+    let (secret, _tenant) = api::auth::login_limited(&state.app.db, &email, &password, client)
         .await
         .map_err(|e| match e {
-            ApiError::Unauthorized(why) => {
+            LoginError::Throttled {
+                retry_after_minutes,
+            } => {
+                set_status(StatusCode::TOO_MANY_REQUESTS);
+                if let Some(response) = use_context::<ResponseOptions>() {
+                    response.insert_header(
+                        header::RETRY_AFTER,
+                        HeaderValue::from(retry_after_minutes.saturating_mul(60)),
+                    );
+                }
+                ServerFnError::new(e.to_string())
+            }
+            LoginError::Api(ApiError::Unauthorized(why)) => {
                 set_status(StatusCode::UNAUTHORIZED);
                 ServerFnError::new(why)
             }
-            other => internal(other),
+            LoginError::Api(other) => internal(other),
         })?;
     set_cookie(&secret, SESSION_DAYS * 86_400, state.secure_cookies)?;
     leptos_axum::redirect("/admin");
@@ -161,7 +181,9 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
 
 pub async fn logout() -> Result<(), ServerFnError> {
     let state = state()?;
-    if let Some(secret) = session_cookie(&headers().await?) {
+    let headers = headers().await?;
+    check_same_origin(&headers, FormPost::SignedIn)?;
+    if let Some(secret) = session_cookie(&headers) {
         api::auth::logout(&state.app.db, &secret)
             .await
             .map_err(internal)?;
@@ -169,6 +191,192 @@ pub async fn logout() -> Result<(), ServerFnError> {
     set_cookie("", 0, state.secure_cookies)?;
     leptos_axum::redirect("/login");
     Ok(())
+}
+
+/// What a state-changing form post is, for [`check_same_origin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormPost {
+    /// Signing in: there is no session yet to ride on.
+    SignIn,
+    /// An action of a signed-in user (logout, add_monitor, …): the session cookie is what a
+    /// cross-site request would abuse.
+    SignedIn,
+}
+
+/// Cross-site request forgery check for the server functions that change state (login, logout,
+/// add_monitor, and any new one: call this first).
+///
+/// The rule (Origin check, no token needed, so the plain no-JavaScript form and the hydrated form
+/// both work unchanged):
+/// 1. `Sec-Fetch-Site: cross-site` or `same-site` is refused outright (a sibling subdomain, i.e.
+///    another tenant's status page, is not the platform; nor is `http://` posting to `https://`).
+/// 2. If `Origin` is present, its host and port must equal the request's `Host` (default port of
+///    the Origin's scheme when either leaves it out); `Origin: null` never matches.
+/// 3. Otherwise, if `Referer` is present, the same comparison with its host and port.
+/// 4. With neither header, a signed-in action is refused. Signing in is allowed, since
+///    `curl`-style clients send neither and a browser always sends `Origin` on a `POST` (every
+///    current browser does, for forms and `fetch` alike), and `Sec-Fetch-Site` (rule 1) must then
+///    be `same-origin` or absent. What remains is login CSRF from a browser too old to send
+///    either `Origin` or `Sec-Fetch-Site`, with the Referer suppressed by the attacking page.
+///
+/// Our own pages post from the same origin, so their `Origin` always matches; keep it that way:
+/// never serve the pages with `Referrer-Policy: no-referrer`, under which browsers send
+/// `Origin: null` even for same-origin posts. The session cookie is also `SameSite=Lax`, which
+/// already keeps it off cross-site `POST`s in current browsers; this check does not rely on it.
+///
+/// A reverse proxy in front must pass the original `Host` (status pages are routed by it anyway).
+/// A refusal is a 403 with a message that says why.
+pub fn check_same_origin(headers: &HeaderMap, post: FormPost) -> Result<(), ServerFnError> {
+    match same_origin_verdict(headers, &request_host(headers), post) {
+        Ok(()) => Ok(()),
+        Err(why) => {
+            tracing::warn!(reason = why, ?post, "cross-site form post refused");
+            set_status(StatusCode::FORBIDDEN);
+            Err(ServerFnError::new(format!(
+                "forbidden: cross-site request refused ({why}); submit the form from this site's own page"
+            )))
+        }
+    }
+}
+
+/// The request's host: the `Host` header, or the URI's authority (HTTP/2 `:authority`).
+fn request_host(headers: &HeaderMap) -> String {
+    let from_header = host(headers);
+    if !from_header.is_empty() {
+        return from_header;
+    }
+    use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.uri.authority().map(|a| a.as_str().to_owned()))
+        .unwrap_or_default()
+}
+
+/// [`check_same_origin`]'s decision; `Err` names the reason.
+fn same_origin_verdict(
+    headers: &HeaderMap,
+    request_host: &str,
+    post: FormPost,
+) -> Result<(), &'static str> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").trim().to_owned())
+    };
+    let fetch_site = text("sec-fetch-site").map(|v| v.to_ascii_lowercase());
+    if matches!(fetch_site.as_deref(), Some("cross-site" | "same-site")) {
+        return Err("the browser says it comes from another site");
+    }
+    let source = match (text("origin"), text("referer")) {
+        (Some(origin), _) => Some(("Origin", origin)),
+        (None, Some(referer)) => Some(("Referer", referer)),
+        (None, None) => None,
+    };
+    match source {
+        Some((name, url)) => {
+            if same_host(&url, request_host) {
+                Ok(())
+            } else if name == "Origin" {
+                Err("Origin does not match the host")
+            } else {
+                Err("Referer does not match the host")
+            }
+        }
+        None => match post {
+            FormPost::SignIn if matches!(fetch_site.as_deref(), None | Some("same-origin")) => {
+                Ok(())
+            }
+            FormPost::SignIn => Err("no Origin or Referer"),
+            FormPost::SignedIn => Err("no Origin or Referer on a signed-in action"),
+        },
+    }
+}
+
+/// Whether the URL (an Origin or a Referer) names the same host and port as the `Host` header.
+fn same_host(url: &str, request_host: &str) -> bool {
+    let Ok(url) = url.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    let Ok(request) = request_host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    let (Some(scheme), Some(host)) = (url.scheme_str(), url.host()) else {
+        return false;
+    };
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return false,
+    };
+    let normal = |h: &str| h.trim_end_matches('.').to_ascii_lowercase();
+    normal(host) == normal(request.host())
+        && url.port_u16().unwrap_or(default_port) == request.port_u16().unwrap_or(default_port)
+}
+
+/// The environment variable that says the app server runs behind reverse proxies that append
+/// the client address to `X-Forwarded-For`: `true` (one proxy) or how many (`2` for a CDN in front
+/// of a load balancer); unset, empty or `false`: the header is ignored.
+pub const TRUST_PROXY_VAR: &str = "STATUSPAGE_TRUST_PROXY";
+
+/// How many trusted proxies append to `X-Forwarded-For` (0: the header is not trusted). Read
+/// once; an unreadable value trusts nothing and says so in the log.
+fn trusted_proxies() -> usize {
+    static HOPS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *HOPS.get_or_init(|| {
+        let value = std::env::var(TRUST_PROXY_VAR).unwrap_or_default();
+        parse_trusted_proxies(&value).unwrap_or_else(|| {
+            tracing::error!(
+                value,
+                "{TRUST_PROXY_VAR} must be true, false or a number of proxies; X-Forwarded-For is not trusted"
+            );
+            0
+        })
+    })
+}
+
+pub fn parse_trusted_proxies(value: &str) -> Option<usize> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" => Some(0),
+        "true" | "yes" => Some(1),
+        n => n.parse().ok().filter(|n| *n <= 10),
+    }
+}
+
+/// The client address sign-in failures are also counted under.
+///
+/// - Behind trusted reverse proxies ([`TRUST_PROXY_VAR`] set to `true` or `N`): the address the
+///   outermost trusted proxy saw, i.e. the `N`-th `X-Forwarded-For` entry counted from the
+///   right. Not the first (left-most) entry: proxies append to the header the client sent, so
+///   the left end is whatever the client chose and would let one attacker pose as many clients.
+/// - Otherwise the TCP peer address, when the server was started with
+///   `into_make_service_with_connect_info::<SocketAddr>()`, as `statuspage serve` is; without
+///   it (e.g. a test harness's plain `axum::serve`), sign-ins are rate-limited per email only.
+pub fn client_ip(headers: &HeaderMap) -> Option<std::net::IpAddr> {
+    let hops = trusted_proxies();
+    if hops > 0 {
+        return forwarded_client(headers, hops);
+    }
+    use_context::<axum::http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+    })
+}
+
+/// The `hops`-th `X-Forwarded-For` entry from the right (all headers of that name, in order).
+fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<std::net::IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let entry = entries.len().checked_sub(hops).map(|i| entries[i])?;
+    entry
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 async fn signed_in(state: &WebState) -> Result<SessionUser, ServerFnError> {
@@ -243,6 +451,7 @@ pub async fn admin_view() -> Result<AdminView, ServerFnError> {
 
 pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError> {
     let state = state()?;
+    check_same_origin(&headers().await?, FormPost::SignedIn)?;
     let user = signed_in(&state).await?;
     let input: api::monitors::MonitorInput =
         serde_json::from_value(serde_json::json!({ "name": name, "type": "http", "url": url }))
@@ -266,4 +475,148 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
     })?;
     state.app.status.invalidate(user.tenant_id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn same_origin_posts_pass_and_cross_site_ones_do_not() {
+        let host = "localhost:3000";
+        let verdict =
+            |pairs: &[(&'static str, &str)], post| same_origin_verdict(&headers(pairs), host, post);
+        for post in [FormPost::SignIn, FormPost::SignedIn] {
+            // The hydrated form (fetch) and the plain form both send Origin.
+            assert_eq!(
+                verdict(&[("origin", "http://localhost:3000")], post),
+                Ok(())
+            );
+            assert_eq!(
+                verdict(
+                    &[
+                        ("origin", "http://LOCALHOST:3000"),
+                        ("sec-fetch-site", "same-origin")
+                    ],
+                    post
+                ),
+                Ok(())
+            );
+            assert_eq!(
+                verdict(&[("referer", "http://localhost:3000/login?x=1")], post),
+                Ok(())
+            );
+            for origin in [
+                "http://evil.example",
+                "http://localhost:3001",
+                "http://acme.localhost:3000",
+                "http://localhost:3000.evil.example",
+                "null",
+                "",
+            ] {
+                assert!(
+                    verdict(&[("origin", origin)], post).is_err(),
+                    "{origin} {post:?}"
+                );
+            }
+            // Origin decides when present; a Referer cannot vouch for a foreign Origin.
+            assert!(verdict(
+                &[
+                    ("origin", "http://evil.example"),
+                    ("referer", "http://localhost:3000/login")
+                ],
+                post
+            )
+            .is_err());
+            assert!(verdict(&[("referer", "http://evil.example/localhost:3000")], post).is_err());
+            assert!(verdict(
+                &[
+                    ("origin", "http://localhost:3000"),
+                    ("sec-fetch-site", "cross-site")
+                ],
+                post
+            )
+            .is_err());
+            assert!(verdict(&[("sec-fetch-site", "same-site")], post).is_err());
+        }
+        // Neither Origin nor Referer: only a sign-in, and not when the browser says cross-site.
+        assert_eq!(verdict(&[], FormPost::SignIn), Ok(()));
+        assert_eq!(
+            verdict(&[("sec-fetch-site", "same-origin")], FormPost::SignIn),
+            Ok(())
+        );
+        assert!(verdict(&[("sec-fetch-site", "cross-site")], FormPost::SignIn).is_err());
+        assert!(verdict(&[("sec-fetch-site", "none")], FormPost::SignIn).is_err());
+        assert!(verdict(&[], FormPost::SignedIn).is_err());
+    }
+
+    #[test]
+    fn default_ports_match_and_host_must_be_known() {
+        assert!(same_host(
+            "https://status.example.com",
+            "status.example.com"
+        ));
+        assert!(same_host(
+            "https://status.example.com",
+            "status.example.com:443"
+        ));
+        assert!(same_host(
+            "http://status.example.com:80",
+            "status.example.com"
+        ));
+        assert!(!same_host(
+            "https://status.example.com",
+            "status.example.com:80"
+        ));
+        assert!(!same_host(
+            "http://status.example.com",
+            "status.example.com:443"
+        ));
+        assert!(same_host("http://[::1]:3000/admin", "[::1]:3000"));
+        assert!(!same_host("ftp://localhost:3000", "localhost:3000"));
+        assert!(!same_host("http://localhost:3000", ""));
+        assert!(!same_host(
+            "http://localhost:3000@evil.example",
+            "localhost:3000"
+        ));
+    }
+
+    #[test]
+    fn forwarded_for_is_read_from_the_right_by_trusted_hops() {
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6, 203.0.113.7"),
+            ("x-forwarded-for", "198.51.100.2"),
+        ]);
+        assert_eq!(
+            forwarded_client(&h, 1),
+            Some("198.51.100.2".parse().unwrap())
+        );
+        assert_eq!(
+            forwarded_client(&h, 2),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(forwarded_client(&h, 4), None);
+        assert_eq!(forwarded_client(&HeaderMap::new(), 1), None);
+        assert_eq!(
+            forwarded_client(&headers(&[("x-forwarded-for", "[2001:db8::1]:443")]), 1),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            forwarded_client(&headers(&[("x-forwarded-for", "unknown")]), 1),
+            None
+        );
+        assert_eq!(parse_trusted_proxies(""), Some(0));
+        assert_eq!(parse_trusted_proxies("false"), Some(0));
+        assert_eq!(parse_trusted_proxies("TRUE"), Some(1));
+        assert_eq!(parse_trusted_proxies("2"), Some(2));
+        assert_eq!(parse_trusted_proxies("maybe"), None);
+    }
 }

@@ -1,0 +1,444 @@
+//! Sign-in and the signed-in form posts against the real app server (router, server functions,
+//! PostgreSQL): cross-site posts are refused, the site's own forms work with and without
+//! JavaScript, failed sign-ins are rate-limited, and the session cookie keeps its attributes.
+
+use api::{ApiConfig, AppState};
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+
+const PASSWORD: &str = "correct horse battery";
+const EMAIL: &str = "owner@acme.example";
+
+struct Platform {
+    pool: PgPool,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Options {
+    /// `STATUSPAGE_SECURE_COOKIES=true`.
+    secure_cookies: bool,
+    /// Serve with `into_make_service_with_connect_info` so the peer address is known (the
+    /// `statuspage` binary does not).
+    connect_info: bool,
+}
+
+impl Platform {
+    async fn start(pool: PgPool, options: Options) -> Self {
+        // Sign-in and these forms never touch ClickHouse; the client only connects on use.
+        let analytics =
+            statuspage_clickhouse::Analytics::new("http://127.0.0.1:1", "unused").unwrap();
+        let app = AppState::new(
+            pool.clone(),
+            analytics,
+            ApiConfig {
+                base_domain: "localhost".into(),
+                checker_secret: "auth-test-secret-0123456789".into(),
+                regions: vec!["test-eu".into()],
+                open_signup: true,
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = web::server::router(
+            app,
+            "target/site",
+            options.secure_cookies,
+            Some(addr.port()),
+        );
+        if options.connect_info {
+            tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await
+                .unwrap()
+            });
+        } else {
+            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        }
+        let platform = Self {
+            pool,
+            addr,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
+        let created = platform
+            .http
+            .post(platform.url("/api/v1/tenants"))
+            .json(&json!({ "slug": "acme", "name": "Acme Inc", "email": EMAIL, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        platform
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// What the browser sends as `Host` for the platform, and as `Origin` from its own pages.
+    fn host(&self) -> String {
+        format!("localhost:{}", self.addr.port())
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// A form post to a server function, as the browser sends it: `extra` adds Origin, Referer,
+    /// Accept, Cookie…
+    async fn post(
+        &self,
+        function: &str,
+        form: &[(&str, &str)],
+        extra: &[(&str, String)],
+    ) -> reqwest::Response {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_str(&self.host()).unwrap());
+        for (name, value) in extra {
+            headers.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        self.http
+            .post(self.url(&format!("/rpc/{function}")))
+            .headers(headers)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn login(&self, password: &str, extra: &[(&str, String)]) -> reqwest::Response {
+        self.post("login", &[("email", EMAIL), ("password", password)], extra)
+            .await
+    }
+
+    async fn sessions(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM sessions")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn monitors(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM monitors")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn set_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// `sp_session=<secret>` from a sign-in response, for the `Cookie` header.
+fn session_pair(response: &reqwest::Response) -> String {
+    let cookie = set_cookie(response).expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn refused(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        set_cookie(&response).is_none(),
+        "no cookie on a refused post"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("cross-site request refused"), "{body}");
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn cross_site_sign_in_is_refused_and_the_sites_own_form_works(pool: PgPool) {
+    let platform = Platform::start(pool, Options::default()).await;
+    let html = || ("accept", "text/html,application/xhtml+xml".to_owned());
+
+    // Another site posting the sign-in form (login CSRF), with or without JavaScript.
+    refused(
+        platform
+            .login(PASSWORD, &[("origin", "http://evil.example".into())])
+            .await,
+    )
+    .await;
+    refused(
+        platform
+            .login(
+                PASSWORD,
+                &[
+                    ("origin", "http://evil.example".into()),
+                    ("referer", "http://evil.example/".into()),
+                    html(),
+                ],
+            )
+            .await,
+    )
+    .await;
+    // A tenant's status page is another origin, too.
+    refused(
+        platform
+            .login(
+                PASSWORD,
+                &[(
+                    "origin",
+                    format!("http://acme.localhost:{}", platform.addr.port()),
+                )],
+            )
+            .await,
+    )
+    .await;
+    // Without Origin, a foreign Referer or a browser that says cross-site is refused as well.
+    refused(
+        platform
+            .login(PASSWORD, &[("referer", "http://evil.example/login".into())])
+            .await,
+    )
+    .await;
+    refused(
+        platform
+            .login(PASSWORD, &[("sec-fetch-site", "cross-site".into())])
+            .await,
+    )
+    .await;
+    assert_eq!(platform.sessions().await, 0);
+
+    // The site's own page, hydrated (fetch): Origin matches, the server function answers and
+    // tells the client where to go.
+    let signed_in = platform
+        .login(
+            PASSWORD,
+            &[
+                ("origin", platform.origin()),
+                ("sec-fetch-site", "same-origin".into()),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let cookie = set_cookie(&signed_in).unwrap();
+    assert!(
+        cookie.starts_with("sp_session=sp_")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+
+    // The same page without JavaScript: a plain form post, answered with a redirect.
+    let plain = platform
+        .login(
+            PASSWORD,
+            &[
+                ("origin", platform.origin()),
+                ("referer", format!("{}/login", platform.origin())),
+                html(),
+            ],
+        )
+        .await;
+    assert_eq!(plain.status(), StatusCode::FOUND);
+    assert_eq!(plain.headers()["location"], "/admin");
+    assert!(set_cookie(&plain).is_some());
+
+    // Not a browser at all (no Origin, no Referer): signing in is allowed.
+    let scripted = platform.login(PASSWORD, &[]).await;
+    assert_eq!(scripted.status(), StatusCode::OK);
+    assert_eq!(platform.sessions().await, 3);
+
+    // A wrong password through the site's own form is the usual 401.
+    let wrong = platform
+        .login("not the password", &[("origin", platform.origin())])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("wrong email or password"));
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn signed_in_actions_need_the_sites_own_origin(pool: PgPool) {
+    let platform = Platform::start(pool, Options::default()).await;
+    let signed_in = platform
+        .login(PASSWORD, &[("origin", platform.origin())])
+        .await;
+    let cookie = ("cookie", session_pair(&signed_in));
+    let monitor = [("name", "Homepage"), ("url", "https://example.com/health")];
+
+    // Logout without Origin or Referer (a signed-in action): refused, the session survives.
+    refused(
+        platform
+            .post("logout", &[], std::slice::from_ref(&cookie))
+            .await,
+    )
+    .await;
+    // A cross-site logout or monitor, riding on the cookie: refused.
+    refused(
+        platform
+            .post(
+                "logout",
+                &[],
+                &[cookie.clone(), ("origin", "http://evil.example".into())],
+            )
+            .await,
+    )
+    .await;
+    refused(
+        platform
+            .post(
+                "add_monitor",
+                &monitor,
+                &[cookie.clone(), ("origin", "http://evil.example".into())],
+            )
+            .await,
+    )
+    .await;
+    refused(
+        platform
+            .post("add_monitor", &monitor, std::slice::from_ref(&cookie))
+            .await,
+    )
+    .await;
+    assert_eq!(platform.monitors().await, 0);
+    assert_eq!(platform.sessions().await, 1);
+
+    // From the admin page itself: hydrated, then without JavaScript (Referer only is enough).
+    let added = platform
+        .post(
+            "add_monitor",
+            &monitor,
+            &[cookie.clone(), ("origin", platform.origin())],
+        )
+        .await;
+    assert_eq!(
+        added.status(),
+        StatusCode::OK,
+        "{}",
+        added.text().await.unwrap()
+    );
+    assert_eq!(platform.monitors().await, 1);
+    let added = platform
+        .post(
+            "add_monitor",
+            &[("name", "Billing"), ("url", "https://example.com/billing")],
+            &[
+                cookie.clone(),
+                ("referer", format!("{}/admin", platform.origin())),
+                ("accept", "text/html".into()),
+            ],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::FOUND);
+    assert_eq!(platform.monitors().await, 2);
+
+    let out = platform
+        .post(
+            "logout",
+            &[],
+            &[cookie.clone(), ("origin", platform.origin())],
+        )
+        .await;
+    assert_eq!(out.status(), StatusCode::OK);
+    let cleared = set_cookie(&out).unwrap();
+    assert!(
+        cleared.starts_with("sp_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert_eq!(platform.sessions().await, 0);
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn failed_sign_ins_are_limited_per_email_over_http(pool: PgPool) {
+    let platform = Platform::start(pool, Options::default()).await;
+    let origin = [("origin", platform.origin())];
+    for _ in 0..5 {
+        let wrong = platform.login("not the password", &origin).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = platform.login(PASSWORD, &origin).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers()["retry-after"], "900");
+    assert!(set_cookie(&locked).is_none());
+    let body = locked.text().await.unwrap();
+    assert!(
+        body.contains("too many failed sign-ins; try again in 15 minutes"),
+        "{body}"
+    );
+    assert_eq!(platform.sessions().await, 0);
+
+    // Served like `statuspage serve` (no peer address, no trusted proxy): the limit is per
+    // email only, so many emails from one client are each judged on their own.
+    for i in 0..25 {
+        let other = platform
+            .post(
+                "login",
+                &[
+                    ("email", &format!("guess{i}@example.com")),
+                    ("password", "x"),
+                ],
+                &origin,
+            )
+            .await;
+        assert_eq!(other.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn with_the_peer_address_known_a_client_is_limited_across_emails(pool: PgPool) {
+    let platform = Platform::start(
+        pool,
+        Options {
+            connect_info: true,
+            secure_cookies: true,
+        },
+    )
+    .await;
+    let origin = [("origin", platform.origin())];
+    for i in 0..20 {
+        let guess = platform
+            .post(
+                "login",
+                &[
+                    ("email", &format!("guess{i}@example.com")),
+                    ("password", "x"),
+                ],
+                &origin,
+            )
+            .await;
+        assert_eq!(guess.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let locked = platform.login(PASSWORD, &origin).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let client: Option<String> = sqlx::query_scalar("SELECT DISTINCT client FROM login_attempts")
+        .fetch_one(&platform.pool)
+        .await
+        .unwrap();
+    assert_eq!(client.as_deref(), Some("127.0.0.1"));
+
+    // Once those failures are old, the owner signs in; with secure cookies the cookie says so.
+    sqlx::query("UPDATE login_attempts SET at = at - interval '16 minutes'")
+        .execute(&platform.pool)
+        .await
+        .unwrap();
+    let signed_in = platform.login(PASSWORD, &origin).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let cookie = set_cookie(&signed_in).unwrap();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+}
