@@ -63,16 +63,25 @@ pub(crate) mod double_option {
 }
 
 fn name_problem(name: &str) -> Option<FieldProblem> {
+    name_problem_at("name", name)
+}
+
+fn description_problem(description: &str) -> Option<FieldProblem> {
+    description_problem_at("description", description)
+}
+
+/// The name rule of components and groups, reported at `field` (config files use paths).
+pub(crate) fn name_problem_at(field: &str, name: &str) -> Option<FieldProblem> {
     let len = name.trim().chars().count();
     (len == 0 || len > NAME_MAX).then(|| FieldProblem {
-        field: "name".into(),
+        field: field.into(),
         message: format!("must be 1 to {NAME_MAX} characters"),
     })
 }
 
-fn description_problem(description: &str) -> Option<FieldProblem> {
+pub(crate) fn description_problem_at(field: &str, description: &str) -> Option<FieldProblem> {
     (description.chars().count() > DESCRIPTION_MAX).then(|| FieldProblem {
-        field: "description".into(),
+        field: field.into(),
         message: format!("must be at most {DESCRIPTION_MAX} characters"),
     })
 }

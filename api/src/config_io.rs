@@ -9,7 +9,6 @@
 //! kind: things not in the file are `unmanaged` and left alone, or deleted with `prune: true`.
 
 use crate::auth::ApiTenant;
-use crate::components::{DESCRIPTION_MAX, NAME_MAX};
 use crate::error::{ApiError, ApiQuery, ApiResult, FieldProblem};
 use crate::monitors::MonitorInput;
 use crate::rest::{parse_stored, stored_name};
@@ -527,13 +526,7 @@ fn problem(field: String, message: impl Into<String>) -> FieldProblem {
 }
 
 fn name_problem(at: &str, name: &str) -> Option<FieldProblem> {
-    let len = name.trim().chars().count();
-    (len == 0 || len > NAME_MAX).then(|| {
-        problem(
-            format!("{at}.name"),
-            format!("must be 1 to {NAME_MAX} characters"),
-        )
-    })
+    crate::components::name_problem_at(&format!("{at}.name"), name)
 }
 
 /// `kind[i].name` for every name that an earlier entry already has.
@@ -549,32 +542,6 @@ fn duplicate_problems<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> V
             ));
         } else {
             seen.insert(name, i);
-        }
-    }
-    problems
-}
-
-/// The same rules as `PATCH /api/v1/status-page`, with `status_page.` field names.
-fn branding_problems(branding: &Branding) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    if let Some(color) = &branding.accent_color {
-        let ok = color.len() == 7
-            && color.starts_with('#')
-            && color[1..].chars().all(|c| c.is_ascii_hexdigit());
-        if !ok {
-            problems.push(problem(
-                "status_page.branding.accent_color".into(),
-                format!("must be a colour like #1f9d55, got {color:?}"),
-            ));
-        }
-    }
-    if let Some(logo) = &branding.logo_url {
-        if !logo.starts_with("https://") || logo.len() > 2000 || logo.contains(char::is_whitespace)
-        {
-            problems.push(problem(
-                "status_page.branding.logo_url".into(),
-                "must be an https:// URL",
-            ));
         }
     }
     problems
@@ -701,20 +668,7 @@ async fn plan(
     if let Some(page) = &doc.status_page {
         let now = &current.page;
         let title = page.title.as_deref().map(str::trim).unwrap_or(&now.title);
-        if page.title.is_some() {
-            problems.extend(crate::incidents::text_problem(
-                "status_page.title",
-                title,
-                100,
-            ));
-        }
         let description = page.description.as_deref().unwrap_or(&now.description);
-        if description.chars().count() > 1000 {
-            problems.push(problem(
-                "status_page.description".into(),
-                "must be at most 1000 characters",
-            ));
-        }
         let visibility = page.visibility.unwrap_or(now.visibility);
         if visibility == Visibility::Password && !now.password_set {
             problems.push(problem(
@@ -726,7 +680,12 @@ async fn plan(
             .branding
             .clone()
             .unwrap_or_else(|| now.branding.clone());
-        problems.extend(branding_problems(&branding));
+        problems.extend(crate::status_pages::settings_problems(
+            "status_page.",
+            page.title.is_some().then_some(title),
+            Some(description),
+            Some(&branding),
+        ));
         let custom_domain = match &page.custom_domain {
             Some(Some(raw)) => match tenants::validate_custom_domain(raw, base_domain) {
                 Ok(domain) => {
@@ -843,12 +802,10 @@ async fn plan(
         for (i, component) in components.iter().enumerate() {
             let at = format!("components[{i}]");
             problems.extend(name_problem(&at, &component.name));
-            if component.description.chars().count() > DESCRIPTION_MAX {
-                problems.push(problem(
-                    format!("{at}.description"),
-                    format!("must be at most {DESCRIPTION_MAX} characters"),
-                ));
-            }
+            problems.extend(crate::components::description_problem_at(
+                &format!("{at}.description"),
+                &component.description,
+            ));
             let group = component.group.as_deref().map(|g| g.trim().to_owned());
             if let Some(group) = &group {
                 if !groups_after.contains(group) {

@@ -130,15 +130,34 @@ pub async fn get(db: &PgPool, tenant_id: Uuid) -> ApiResult<StatusPageSettings> 
     from_row(row.ok_or(ApiError::NotFound("status page"))?)
 }
 
-fn branding_problems(branding: &Branding) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
+/// The rules for title, description and branding, with field names under `prefix` (empty for
+/// the API, `status_page.` for config files). `None`: not being changed.
+pub(crate) fn settings_problems(
+    prefix: &str,
+    title: Option<&str>,
+    description: Option<&str>,
+    branding: Option<&Branding>,
+) -> Vec<FieldProblem> {
+    let mut problems: Vec<FieldProblem> = title
+        .and_then(|t| crate::incidents::text_problem(&format!("{prefix}title"), t, 100))
+        .into_iter()
+        .collect();
+    if description.is_some_and(|d| d.chars().count() > 1000) {
+        problems.push(FieldProblem {
+            field: format!("{prefix}description"),
+            message: "must be at most 1000 characters".into(),
+        });
+    }
+    let Some(branding) = branding else {
+        return problems;
+    };
     if let Some(color) = &branding.accent_color {
         let ok = color.len() == 7
             && color.starts_with('#')
             && color[1..].chars().all(|c| c.is_ascii_hexdigit());
         if !ok {
             problems.push(FieldProblem {
-                field: "branding.accent_color".into(),
+                field: format!("{prefix}branding.accent_color"),
                 message: format!("must be a colour like #1f9d55, got {color:?}"),
             });
         }
@@ -147,7 +166,7 @@ fn branding_problems(branding: &Branding) -> Vec<FieldProblem> {
         if !logo.starts_with("https://") || logo.len() > 2000 || logo.contains(char::is_whitespace)
         {
             problems.push(FieldProblem {
-                field: "branding.logo_url".into(),
+                field: format!("{prefix}branding.logo_url"),
                 message: "must be an https:// URL".into(),
             });
         }
@@ -163,22 +182,12 @@ pub async fn patch(
     base_domain: &str,
 ) -> ApiResult<Option<StatusPageSettings>> {
     let current = get(db, tenant_id).await?;
-    let mut problems: Vec<FieldProblem> = Vec::new();
-    if let Some(title) = &patch.title {
-        if let Some(p) = crate::incidents::text_problem("title", title, 100) {
-            problems.push(p);
-        }
-    }
-    if patch
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 1000)
-    {
-        problems.push(FieldProblem {
-            field: "description".into(),
-            message: "must be at most 1000 characters".into(),
-        });
-    }
+    let mut problems = settings_problems(
+        "",
+        patch.title.as_deref(),
+        patch.description.as_deref(),
+        patch.branding.as_ref(),
+    );
     if let Some(password) = &patch.password {
         if password.chars().count() < crate::tenancy::PASSWORD_MIN_LEN {
             problems.push(FieldProblem {
@@ -198,9 +207,6 @@ pub async fn patch(
             field: "password".into(),
             message: "is required to make the page password-protected".into(),
         });
-    }
-    if let Some(branding) = &patch.branding {
-        problems.extend(branding_problems(branding));
     }
     let domain = match &patch.custom_domain {
         Some(Some(raw)) => match tenants::validate_custom_domain(raw, base_domain) {
