@@ -355,21 +355,38 @@ pub struct SessionUser {
     pub user_id: Uuid,
     pub tenant_id: Uuid,
     pub email: String,
+    /// The user's role in the session's tenant, as the membership says now.
+    pub role: crate::members::Role,
 }
 
+impl SessionUser {
+    /// Whether the user may change things in the tenant (owner, admin, editor; not a viewer).
+    pub fn can_edit(&self) -> bool {
+        self.role.can_edit()
+    }
+}
+
+/// The session's user and their current role in the session's tenant; `None` for an unknown or
+/// expired session, and for one whose user is no longer a member of that tenant.
 pub async fn session_user(db: &PgPool, secret: &str) -> ApiResult<Option<SessionUser>> {
-    let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-        "SELECT s.user_id, s.tenant_id, u.email FROM sessions s JOIN users u ON u.id = s.user_id \
+    let row: Option<(Uuid, Uuid, String, String)> = sqlx::query_as(
+        "SELECT s.user_id, s.tenant_id, u.email, m.role FROM sessions s \
+         JOIN users u ON u.id = s.user_id \
+         JOIN memberships m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id \
          WHERE s.id_hash = $1 AND s.expires_at > now()",
     )
     .bind(secret_hash(secret))
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(user_id, tenant_id, email)| SessionUser {
-        user_id,
-        tenant_id,
-        email,
-    }))
+    row.map(|(user_id, tenant_id, email, role)| {
+        Ok(SessionUser {
+            user_id,
+            tenant_id,
+            email,
+            role: crate::rest::parse_stored("role", &role)?,
+        })
+    })
+    .transpose()
 }
 
 pub async fn logout(db: &PgPool, secret: &str) -> ApiResult<()> {

@@ -520,3 +520,18 @@ pub async fn delete(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// What a status page shows: every unresolved incident and those resolved in the last `days`
+/// days, newest first (at most 50).
+pub async fn recent(db: &PgPool, tenant_id: Uuid, days: i32) -> ApiResult<Vec<Incident>> {
+    let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant_id = $1 \
+         AND (status <> 'resolved' OR resolved_at > now() - make_interval(days => $2)) \
+         ORDER BY started_at DESC, id DESC LIMIT 50"
+    ))
+    .bind(tenant_id)
+    .bind(days)
+    .fetch_all(db)
+    .await?;
+    hydrate(db, tenant_id, rows).await
+}

@@ -9,8 +9,10 @@ pub mod config_io;
 pub mod error;
 pub mod incidents;
 pub mod maintenance;
+pub mod members;
 pub mod monitors;
 pub mod openapi;
+pub mod public;
 pub mod rest;
 pub mod status;
 pub mod status_pages;
@@ -182,8 +184,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(v1::routes())
+        .merge(public::routes())
         .merge(v1_notify::routes())
         .merge(config_io::routes())
+        .merge(members::routes())
         .with_state(state)
 }
 

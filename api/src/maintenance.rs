@@ -340,6 +340,26 @@ pub async fn delete(
     Ok(done.rows_affected() == 1)
 }
 
+/// What a status page shows: maintenance not yet completed (by the effective status), and what
+/// completed in the last `days` days, soonest first (at most 50).
+pub async fn current_and_upcoming(
+    db: &PgPool,
+    tenant_id: Uuid,
+    days: i32,
+) -> ApiResult<Vec<Maintenance>> {
+    let rows: Vec<MaintenanceRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM maintenances m WHERE m.tenant_id = $1 \
+         AND m.ends_at > now() - make_interval(days => $2) \
+         ORDER BY m.starts_at, m.id LIMIT 50"
+    ))
+    .bind(tenant_id)
+    .bind(days)
+    .fetch_all(db)
+    .await?;
+    let now = Utc::now();
+    rows.into_iter().map(|row| from_row(row, now)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi};
         crate::create_tenant,
         crate::own_status,
         crate::public_status,
+        crate::public::public_incidents,
+        crate::public::public_maintenances,
         crate::v1::create_monitor,
         crate::v1::list_monitors,
         crate::v1::get_monitor,
@@ -66,6 +68,10 @@ use utoipa::{Modify, OpenApi};
         crate::v1_notify::revoke_token,
         crate::config_io::export_config,
         crate::config_io::import_config,
+        crate::members::list_members,
+        crate::members::add_member,
+        crate::members::patch_member,
+        crate::members::remove_member,
     ),
     modifiers(&BearerToken)
 )]

@@ -29,6 +29,12 @@ pub struct StatusSnapshot {
     /// Worst current status over all monitors; `None` before any check ran.
     pub overall: Option<CheckStatus>,
     pub monitors: Vec<MonitorStatus>,
+    /// Unresolved incidents and those resolved in the last 14 days, newest first.
+    #[serde(default)]
+    pub incidents: Vec<crate::public::PublicIncident>,
+    /// Maintenance in progress or upcoming (and ended in the last day), soonest first.
+    #[serde(default)]
+    pub maintenances: Vec<crate::public::PublicMaintenance>,
     /// True when this snapshot is older than it should be because a database failed.
     pub stale: bool,
 }
@@ -188,6 +194,8 @@ pub async fn build_snapshot(
         generated_at: Utc::now(),
         overall,
         monitors,
+        incidents: crate::public::incidents_for_visitors(db, tenant.id, 14).await?,
+        maintenances: crate::public::maintenances_for_visitors(db, tenant.id, 1).await?,
         stale: false,
     })
 }

@@ -789,3 +789,127 @@ async fn a_second_tenant_gets_nothing_of_the_first(pool: PgPool) {
     assert_eq!(incident.body["status"], "investigating");
     assert_eq!(incident.body["updates"].as_array().unwrap().len(), 1);
 }
+
+/// Visitors read a page's incidents and maintenance by slug, with component names, under the
+/// page's visibility; another tenant's page shows only its own.
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn visitors_read_incidents_and_maintenance_of_a_page(pool: PgPool) {
+    let app = app(pool);
+    let acme = tenant(&app, "acme").await;
+    let globex = tenant(&app, "globex").await;
+    let web = acme
+        .create("/api/v1/components", json!({ "name": "Web" }))
+        .await;
+    acme.create(
+        "/api/v1/incidents",
+        json!({ "title": "Web is slow", "impact": "minor", "message": "Looking",
+                "components": [{ "component_id": web, "status": "degraded_performance" }] }),
+    )
+    .await;
+    let old = acme
+        .create("/api/v1/incidents", json!({ "title": "Long ago", "message": "m", "started_at": (Utc::now() - Duration::days(40)).to_rfc3339() }))
+        .await;
+    acme.post(
+        &format!("/api/v1/incidents/{old}/updates"),
+        json!({ "status": "resolved", "message": "done" }),
+    )
+    .await;
+    let now = Utc::now();
+    acme.create(
+        "/api/v1/maintenances",
+        json!({ "title": "DB upgrade", "starts_at": (now + Duration::hours(2)).to_rfc3339(),
+                "ends_at": (now + Duration::hours(3)).to_rfc3339(), "component_ids": [web] }),
+    )
+    .await;
+    acme.create(
+        "/api/v1/maintenances",
+        json!({ "title": "Last month", "starts_at": (now - Duration::days(30)).to_rfc3339(),
+                "ends_at": (now - Duration::days(30) + Duration::hours(1)).to_rfc3339() }),
+    )
+    .await;
+
+    let incidents = globex.get("/api/v1/public/status/acme/incidents").await;
+    assert_eq!(incidents.status, StatusCode::OK, "{}", incidents.body);
+    let list = incidents.body.as_array().unwrap();
+    // "Long ago" was resolved just now, so it is recent history too.
+    let titles: Vec<&str> = list.iter().map(|i| i["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Web is slow", "Long ago"]);
+    assert_eq!(
+        list[0]["components"],
+        json!([{ "name": "Web", "status": "degraded_performance" }])
+    );
+    assert_eq!(list[0]["updates"][0]["message"], "Looking");
+    assert!(list[0].get("version").is_none(), "nothing internal");
+    let windows = globex.get("/api/v1/public/status/acme/maintenances").await;
+    let windows = windows.body.as_array().unwrap();
+    assert_eq!(windows.len(), 1, "only current and upcoming: {windows:?}");
+    assert_eq!(windows[0]["title"], "DB upgrade");
+    assert_eq!(windows[0]["status"], "scheduled");
+    assert_eq!(windows[0]["components"], json!(["Web"]));
+    assert_eq!(
+        globex
+            .get("/api/v1/public/status/globex/incidents")
+            .await
+            .body,
+        json!([]),
+        "globex's page shows only globex's incidents"
+    );
+    assert_eq!(
+        globex
+            .get("/api/v1/public/status/nobody/incidents")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let bad = globex
+        .get("/api/v1/public/status/acme/incidents?days=500")
+        .await;
+    assert_eq!(fields(&bad.body), ["days"]);
+
+    let private = acme
+        .send(
+            "PATCH",
+            "/api/v1/status-page",
+            &[],
+            Some(json!({ "visibility": "private" })),
+        )
+        .await;
+    assert_eq!(private.status, StatusCode::OK);
+    assert_eq!(
+        globex
+            .get("/api/v1/public/status/acme/incidents")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        globex
+            .get("/api/v1/public/status/acme/maintenances")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    acme.send(
+        "PATCH",
+        "/api/v1/status-page",
+        &[],
+        Some(json!({ "visibility": "password", "password": "visitors only 1" })),
+    )
+    .await;
+    assert_eq!(
+        globex
+            .get("/api/v1/public/status/acme/incidents")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let with_password = globex
+        .send(
+            "GET",
+            "/api/v1/public/status/acme/incidents",
+            &[("status-page-password", "visitors only 1")],
+            None,
+        )
+        .await;
+    assert_eq!(with_password.status, StatusCode::OK);
+}

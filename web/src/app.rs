@@ -37,6 +37,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/signup") view=SignupPage/>
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
@@ -94,7 +95,7 @@ fn Landing(base_domain: String) -> impl IntoView {
             <h1>"Status pages your customers can trust"</h1>
             <p>"Monitors checked from many regions with DNS, TCP, TLS and time-to-first-byte timings you can audit. "
                "Claim " <code>{format!("yourname.{base_domain}")}</code> " and publish in minutes."</p>
-            <p><a class="button" href="/login">"Sign in"</a></p>
+            <p><a class="button" href="/signup">"Create a status page"</a>" " <a href="/login">"Sign in"</a></p>
         </section>
     }
 }
@@ -108,12 +109,48 @@ fn StatusPage(status: StatusView) -> impl IntoView {
         generated_at,
         stale,
         monitors,
+        incidents,
+        maintenances,
     } = status;
     view! {
         <Title text=title.clone()/>
         <header class="page-header"><h1>{title}</h1></header>
         <section class=format!("banner {overall}") data-status=overall.clone()>{headline}</section>
         {stale.then(|| view! { <p class="warning">"Showing the last known status: live data is briefly unavailable."</p> })}
+        {(!maintenances.is_empty()).then(|| view! {
+            <section class="maintenances">
+                <h2>"Scheduled maintenance"</h2>
+                {maintenances.into_iter().map(|m| {
+                    let (status, key) = (m.status.clone(), m.title.clone());
+                    view! {
+                    <article class="maintenance card" data-maintenance=key data-status=status>
+                        <h3>{m.title}" " <span class=format!("phase {}", m.status)>{m.status_label}</span></h3>
+                        <p class="muted"><time datetime=m.starts_at.clone()>{m.starts_at.clone()}</time>" – "<time datetime=m.ends_at.clone()>{m.ends_at.clone()}</time>
+                            {(!m.components.is_empty()).then(|| format!(" · {}", m.components))}</p>
+                        {(!m.description.is_empty()).then(|| view! { <p>{m.description}</p> })}
+                    </article>
+                }}).collect_view()}
+            </section>
+        })}
+        {(!incidents.is_empty()).then(|| view! {
+            <section class="incidents">
+                <h2>"Incidents"</h2>
+                {incidents.into_iter().map(|i| {
+                    let (status, key) = (i.status.clone(), i.title.clone());
+                    view! {
+                    <article class=format!("incident card impact-{}", i.impact) data-incident=key data-status=status>
+                        <h3>{i.title}" " <span class=format!("phase {}", i.status)>{i.status_label}</span></h3>
+                        <p class="muted">"Since " <time datetime=i.started_at.clone()>{i.started_at.clone()}</time>
+                            {(!i.components.is_empty()).then(|| format!(" · {}", i.components))}</p>
+                        <ol class="timeline">
+                            {i.updates.into_iter().map(|u| view! {
+                                <li><strong>{u.status_label}</strong>" — "{u.message}" " <time class="muted" datetime=u.at.clone()>{u.at.clone()}</time></li>
+                            }).collect_view()}
+                        </ol>
+                    </article>
+                }}).collect_view()}
+            </section>
+        })}
         <section class="monitors">
             {monitors.into_iter().map(|m| {
                 let (name, status) = (m.name.clone(), m.status.clone());
@@ -154,6 +191,18 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
     crate::server::pages::login(email, password).await
 }
 
+/// Creates a tenant with its owner (the status page at `<slug>.<base domain>`), signs the owner
+/// in and goes to the admin.
+#[server(prefix = "/rpc", endpoint = "signup")]
+pub async fn signup(
+    slug: String,
+    name: String,
+    email: String,
+    password: String,
+) -> Result<(), ServerFnError> {
+    crate::server::pages::signup(slug, name, email, password).await
+}
+
 #[server(prefix = "/rpc", endpoint = "logout")]
 pub async fn logout() -> Result<(), ServerFnError> {
     crate::server::pages::logout().await
@@ -172,6 +221,26 @@ fn LoginPage() -> impl IntoView {
                 <button type="submit">"Sign in"</button>
             </ActionForm>
             {move || login.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error">{error_text(&e)}</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn SignupPage() -> impl IntoView {
+    let signup = ServerAction::<Signup>::new();
+    view! {
+        <Title text="Create a status page"/>
+        <section class="card narrow">
+            <h1>"Create a status page"</h1>
+            <ActionForm action=signup>
+                <label>"Address (a-z, 0-9, hyphens)" <input type="text" name="slug" required minlength="3" maxlength="40" pattern="[a-z0-9-]+" autocomplete="off"/></label>
+                <label>"Organisation name" <input type="text" name="name" required maxlength="100" autocomplete="organization"/></label>
+                <label>"Email" <input type="email" name="email" required autocomplete="username"/></label>
+                <label>"Password (10+ characters)" <input type="password" name="password" required minlength="10" autocomplete="new-password"/></label>
+                <button type="submit">"Create"</button>
+            </ActionForm>
+            {move || signup.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+            <p class="muted">"Already have one? " <a href="/login">"Sign in"</a></p>
         </section>
     }
 }

@@ -20,6 +20,56 @@ pub struct StatusView {
     pub generated_at: String,
     pub stale: bool,
     pub monitors: Vec<MonitorView>,
+    /// Unresolved first, then recently resolved; newest first within each.
+    #[serde(default)]
+    pub incidents: Vec<IncidentView>,
+    #[serde(default)]
+    pub maintenances: Vec<MaintenanceView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentView {
+    pub title: String,
+    /// `investigating`, `identified`, `monitoring`, `resolved`: also the CSS class.
+    pub status: String,
+    pub status_label: String,
+    /// `none`, `minor`, `major`, `critical`.
+    pub impact: String,
+    pub resolved: bool,
+    /// ISO 8601 (UTC).
+    pub started_at: String,
+    /// "Web (partial outage), API (degraded performance)".
+    pub components: String,
+    pub updates: Vec<IncidentUpdateView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentUpdateView {
+    pub status_label: String,
+    pub message: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceView {
+    pub title: String,
+    pub description: String,
+    /// `scheduled`, `in_progress`, `verifying`, `completed`.
+    pub status: String,
+    pub status_label: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub components: String,
+}
+
+/// Words for the incident and maintenance statuses the API names in snake case.
+pub fn phase_label(status: &str) -> String {
+    let words = status.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
+        None => String::new(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -442,3 +442,71 @@ async fn with_the_peer_address_known_a_client_is_limited_across_emails(pool: PgP
         "{cookie}"
     );
 }
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn people_sign_up_from_the_web_and_land_signed_in(pool: PgPool) {
+    let platform = Platform::start(pool, Options::default()).await;
+    let origin = [("origin", platform.origin())];
+    let form = |slug: &'static str, password: &'static str| {
+        [
+            ("slug", slug),
+            ("name", "Globex"),
+            ("email", "ops@globex.example"),
+            ("password", password),
+        ]
+    };
+    // Bad input names the fields and creates nothing.
+    let bad = platform
+        .post("signup", &form("adm1n", "short"), &origin)
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = bad.text().await.unwrap();
+    assert!(
+        body.contains("slug:") && body.contains("password:"),
+        "{body}"
+    );
+    // Another site cannot sign people up (and in).
+    refused(
+        platform
+            .post(
+                "signup",
+                &form("globex", "a long password"),
+                &[("origin", "http://evil.example".into())],
+            )
+            .await,
+    )
+    .await;
+    let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenants WHERE slug = 'globex'")
+        .fetch_one(&platform.pool)
+        .await
+        .unwrap();
+    assert_eq!(tenants, 0);
+
+    let created = platform
+        .post("signup", &form("globex", "a long password"), &origin)
+        .await;
+    assert_eq!(created.status(), StatusCode::OK, "{:?}", created.headers());
+    let session = session_pair(&created);
+    // The cookie is a session of the new tenant's owner (this harness has no ClickHouse for
+    // the admin page itself).
+    let secret = session.trim_start_matches("sp_session=");
+    let user = api::auth::session_user(&platform.pool, secret)
+        .await
+        .unwrap()
+        .expect("a live session");
+    let slug: String = sqlx::query_scalar("SELECT slug FROM tenants WHERE id = $1")
+        .bind(user.tenant_id)
+        .fetch_one(&platform.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (slug.as_str(), user.email.as_str()),
+        ("globex", "ops@globex.example")
+    );
+    assert!(user.can_edit(), "the owner");
+    // The slug is taken now.
+    let again = platform
+        .post("signup", &form("globex", "a long password"), &origin)
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -552,3 +552,54 @@ async fn private_and_password_pages_keep_visitors_out(pool: PgPool) {
         .unwrap();
     assert_eq!(stale.status(), 401);
 }
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn the_page_shows_incidents_and_maintenance(pool: PgPool) {
+    let platform = Platform::start(pool).await;
+    let token = platform.create_tenant("acme").await;
+    let post = |path: &str, body: Value| {
+        platform
+            .http
+            .post(platform.url(path))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let component: Value = post("/api/v1/components", json!({ "name": "Checkout" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, before) = platform.page("acme.localhost").await;
+    assert!(!before.contains("data-incident"), "no incidents yet");
+    let created = post(
+        "/api/v1/incidents",
+        json!({ "title": "Payments failing", "impact": "major", "message": "Card payments fail for some customers.",
+                "components": [{ "component_id": component["id"], "status": "partial_outage" }] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let now = chrono::Utc::now();
+    let window = post(
+        "/api/v1/maintenances",
+        json!({ "title": "Database upgrade", "starts_at": (now + chrono::Duration::hours(1)).to_rfc3339(),
+                "ends_at": (now + chrono::Duration::hours(2)).to_rfc3339(), "component_ids": [component["id"]] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(window.status(), 201);
+
+    // Writes invalidate the snapshot: the next view shows them.
+    let (status, html) = platform.page("acme.localhost").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("data-incident=\"Payments failing\""),
+        "{html}"
+    );
+    assert!(html.contains("Card payments fail for some customers."));
+    assert!(html.contains("Checkout (partial outage)"));
+    assert!(html.contains("data-maintenance=\"Database upgrade\""));
+    assert!(html.contains(">Scheduled<"));
+}

@@ -1,7 +1,10 @@
 //! Server-side halves of the pages' server functions.
 
 use super::WebState;
-use crate::views::{self, AdminMonitor, AdminView, HomeView, MonitorView, RegionView, StatusView};
+use crate::views::{
+    self, AdminMonitor, AdminView, HomeView, IncidentUpdateView, IncidentView, MaintenanceView,
+    MonitorView, RegionView, StatusView,
+};
 use api::auth::{LoginError, SessionUser, SESSION_COOKIE, SESSION_DAYS};
 use api::checkers::status_str;
 use api::error::ApiError;
@@ -99,7 +102,65 @@ pub fn status_view(snapshot: &StatusSnapshot) -> StatusView {
                 }
             })
             .collect(),
+        incidents: incident_views(snapshot),
+        maintenances: snapshot
+            .maintenances
+            .iter()
+            .map(|m| {
+                let status = api::rest::stored_name(&m.status);
+                MaintenanceView {
+                    title: m.title.clone(),
+                    description: m.description.clone(),
+                    status_label: views::phase_label(&status),
+                    status,
+                    starts_at: iso(m.starts_at),
+                    ends_at: iso(m.ends_at),
+                    components: m.components.join(", "),
+                }
+            })
+            .collect(),
     }
+}
+
+/// Unresolved incidents first, then the recently resolved ones; newest first within each.
+fn incident_views(snapshot: &StatusSnapshot) -> Vec<IncidentView> {
+    let mut incidents: Vec<_> = snapshot.incidents.iter().collect();
+    incidents.sort_by_key(|i| (i.resolved_at.is_some(), std::cmp::Reverse(i.started_at)));
+    incidents
+        .into_iter()
+        .map(|i| {
+            let status = api::rest::stored_name(&i.status);
+            IncidentView {
+                title: i.title.clone(),
+                status_label: views::phase_label(&status),
+                status,
+                impact: api::rest::stored_name(&i.impact),
+                resolved: i.resolved_at.is_some(),
+                started_at: iso(i.started_at),
+                components: i
+                    .components
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} ({})",
+                            c.name,
+                            views::phase_label(&api::rest::stored_name(&c.status)).to_lowercase()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                updates: i
+                    .updates
+                    .iter()
+                    .map(|u| IncidentUpdateView {
+                        status_label: views::phase_label(&api::rest::stored_name(&u.status)),
+                        message: u.message.clone(),
+                        at: iso(u.created_at),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 pub async fn home_view() -> Result<HomeView, ServerFnError> {
@@ -174,6 +235,55 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
             }
             LoginError::Api(other) => internal(other),
         })?;
+    set_cookie(&secret, SESSION_DAYS * 86_400, state.secure_cookies)?;
+    leptos_axum::redirect("/admin");
+    Ok(())
+}
+
+/// Sign-up from the web: the same rules and errors as `POST /api/v1/tenants` (the messages name
+/// the fields), then a session for the new owner.
+pub async fn signup(
+    slug: String,
+    name: String,
+    email: String,
+    password: String,
+) -> Result<(), ServerFnError> {
+    let state = state()?;
+    let headers = headers().await?;
+    check_same_origin(&headers, FormPost::SignIn)?;
+    if !state.app.config.open_signup {
+        set_status(StatusCode::FORBIDDEN);
+        return Err(ServerFnError::new("sign-up is closed on this deployment"));
+    }
+    let input = api::tenancy::NewTenant {
+        slug: slug.trim().to_ascii_lowercase(),
+        name,
+        email: email.clone(),
+        password: Some(password.clone()),
+    };
+    api::tenancy::create_tenant(&state.app.db, &input)
+        .await
+        .map_err(|e| match e {
+            ApiError::Validation(problems) => {
+                set_status(StatusCode::UNPROCESSABLE_ENTITY);
+                ServerFnError::new(
+                    problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            }
+            other if other.status().is_client_error() => {
+                set_status(other.status());
+                ServerFnError::new(other.to_string())
+            }
+            other => internal(other),
+        })?;
+    let client = client_ip(&headers);
+    let (secret, _tenant) = api::auth::login_limited(&state.app.db, &email, &password, client)
+        .await
+        .map_err(|e| internal(e.to_string()))?;
     set_cookie(&secret, SESSION_DAYS * 86_400, state.secure_cookies)?;
     leptos_axum::redirect("/admin");
     Ok(())
@@ -393,6 +503,19 @@ async fn signed_in(state: &WebState) -> Result<SessionUser, ServerFnError> {
     })
 }
 
+/// Refuses a state-changing admin action to a member who may only read (a `viewer`): a 403
+/// that says why. Call it in every server function that changes the tenant's data.
+fn require_editor(user: &SessionUser) -> Result<(), ServerFnError> {
+    if user.can_edit() {
+        return Ok(());
+    }
+    set_status(StatusCode::FORBIDDEN);
+    Err(ServerFnError::new(
+        "forbidden: your role in this tenant is viewer, which can only look; \
+         ask an owner or admin to make you an editor",
+    ))
+}
+
 pub async fn admin_view() -> Result<AdminView, ServerFnError> {
     let state = state()?;
     let user = signed_in(&state).await?;
@@ -453,6 +576,7 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
     let state = state()?;
     check_same_origin(&headers().await?, FormPost::SignedIn)?;
     let user = signed_in(&state).await?;
+    require_editor(&user)?;
     let input: api::monitors::MonitorInput =
         serde_json::from_value(serde_json::json!({ "name": name, "type": "http", "url": url }))
             .map_err(|e| ServerFnError::new(format!("invalid monitor: {e}")))?;
