@@ -58,6 +58,7 @@ api_contract_tests() {
         kill "$pid"
         return 1
     }
+    mkdir -p "$SP_REPO_ROOT/target/schemathesis"
     sp_log "running schemathesis against http://127.0.0.1:$port/api/v1/openapi.json"
     # revoke_token is left out: revoking the run's own token would turn the rest into 401s.
     "$(_st_venv)/bin/schemathesis" run "http://127.0.0.1:$port/api/v1/openapi.json" \
@@ -65,7 +66,14 @@ api_contract_tests() {
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
         --exclude-operation-id revoke_token \
         --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" --workers 2 --seed 1 \
-        --report junit --report-dir "$SP_REPO_ROOT/target/schemathesis" || rc=$?
+        --report junit --report-dir "$SP_REPO_ROOT/target/schemathesis" 2>&1 |
+        tee "$SP_REPO_ROOT/target/schemathesis/run.log" || rc=$?
+    # A crashed worker thread (e.g. a response it cannot parse) leaves its operations untested
+    # while the summary still passes: count it as a failure.
+    if [ "$rc" -eq 0 ] && grep -q -e '^Traceback' -e '^Exception in thread' "$SP_REPO_ROOT/target/schemathesis/run.log"; then
+        _sp_err "schemathesis crashed while testing (see the traceback above)"
+        rc=1
+    fi
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     if [ "$rc" -ne 0 ]; then

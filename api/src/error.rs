@@ -176,14 +176,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
 
 /// Decodes a request body already parsed as JSON, with the errors [`ApiJson`] gives.
 pub fn decode_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
-    if let Some(field) = nul_field(&value, String::new()) {
+    if let Some(field) = control_field(&value, String::new()) {
         return Err(ApiError::field(
             if field.is_empty() {
                 "body".to_owned()
             } else {
                 field
             },
-            "must not contain NUL (\\u0000) characters",
+            "must not contain control characters (other than tab, line feed and carriage return)",
         ));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -196,25 +196,32 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> 
     })
 }
 
-/// The path of the first string (or key) holding a NUL character.
-fn nul_field(value: &serde_json::Value, path: String) -> Option<String> {
+/// Characters no text we store may hold: C0 controls but tab, LF and CR (NUL cannot even be
+/// stored by PostgreSQL), DEL and the C1 controls (YAML exports could not carry them).
+pub fn is_forbidden_control(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}'
+}
+
+/// The path of the first string (or key) holding a forbidden control character.
+fn control_field(value: &serde_json::Value, path: String) -> Option<String> {
     use serde_json::Value;
+    let bad = |s: &str| s.chars().any(is_forbidden_control);
     match value {
-        Value::String(s) if s.contains('\0') => Some(path),
+        Value::String(s) if bad(s) => Some(path),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, v)| nul_field(v, format!("{path}[{i}]"))),
+            .find_map(|(i, v)| control_field(v, format!("{path}[{i}]"))),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
             let field = if path.is_empty() {
                 k.clone()
             } else {
                 format!("{path}.{k}")
             };
-            if k.contains('\0') {
+            if bad(k) {
                 Some(field)
             } else {
-                nul_field(v, field)
+                control_field(v, field)
             }
         }),
         _ => None,

@@ -57,10 +57,13 @@ impl MonitorInput {
     pub fn validate(&self, known_regions: &[String]) -> ApiResult<()> {
         let mut problems: Vec<FieldProblem> = Vec::new();
         let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
+        if name.is_empty()
+            || name.chars().count() > 100
+            || name.chars().any(crate::error::is_forbidden_control)
+        {
             problems.push(FieldProblem {
                 field: "name".into(),
-                message: "must be 1 to 100 characters".into(),
+                message: "must be 1 to 100 characters, without control characters".into(),
             });
         }
         if let Err(errors) = self.spec.validate() {

@@ -46,7 +46,10 @@ impl NewTenant {
             });
         }
         let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
+        if name.is_empty()
+            || name.chars().count() > 100
+            || name.chars().any(crate::error::is_forbidden_control)
+        {
             problems.push(FieldProblem {
                 field: "name".into(),
                 message: "must be 1 to 100 characters".into(),

@@ -294,6 +294,12 @@ async fn an_incident_runs_its_course(pool: PgPool) {
         nul.body
     );
     assert_eq!(fields(&nul.body), ["message"]);
+    // C1 controls too: a YAML export could not carry them.
+    let c1 = acme
+        .post("/api/v1/components", json!({ "name": "Web\u{95}" }))
+        .await;
+    assert_eq!(c1.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", c1.body);
+    assert_eq!(fields(&c1.body), ["name"]);
     let typed = acme
         .post(
             "/api/v1/incidents",
