@@ -31,8 +31,9 @@ use uuid::Uuid;
 /// The document format this server reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The content type of an exported YAML document.
-pub const YAML_CONTENT_TYPE: &str = "text/yaml";
+/// The content type of an exported YAML document, with its charset: without one, clients may
+/// read `text/*` as ISO-8859-1 and turn non-ASCII names into control characters.
+pub const YAML_CONTENT_TYPE: &str = "text/yaml; charset=utf-8";
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/config", get(export_config).post(import_config))

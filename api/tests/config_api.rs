@@ -96,7 +96,7 @@ impl Client {
     async fn export(&self) -> String {
         let reply = self.get("/api/v1/config").await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        assert_eq!(reply.content_type, "text/yaml");
+        assert_eq!(reply.content_type, "text/yaml; charset=utf-8");
         reply.text
     }
 
