@@ -20,6 +20,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rollups",
         sql: include_str!("../migrations/0002_rollups.sql"),
     },
+    Migration {
+        version: 3,
+        name: "status_page_summary",
+        sql: include_str!("../migrations/0003_status_page_summary.sql"),
+    },
 ];
 
 impl Analytics {

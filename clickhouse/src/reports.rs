@@ -295,10 +295,32 @@ impl ApdexTrend {
 pub struct StatusPageAnalytics {
     pub generated_at: DateTime<Utc>,
     pub bars: Vec<MonitorBars>,
-    /// `("24h" | "7d" | "30d" | "90d", uptime per monitor)`, windows as [`TimeWindow::status_page`].
+    /// `("24h" | "7d" | "30d" | "90d", uptime per monitor)`, each window from
+    /// `window_start(label's days)` up to now.
     pub uptime: Vec<(String, Vec<MonitorUptime>)>,
-    /// The 24h window, per monitor and region: total-time percentiles (`phases` is `None`).
+    /// Per monitor and region: total-time percentiles (`phases` is `None`) over
+    /// `latency_since..latency_until`.
     pub latency_24h: Vec<RegionLatency>,
+    pub latency_since: DateTime<Utc>,
+    pub latency_until: DateTime<Utc>,
+    /// `Some(until)` when read from the hourly `status_page_summary` (refreshed up to `until`,
+    /// the rest read live); `None` when computed from the rollups on the spot.
+    pub summary_until: Option<DateTime<Utc>>,
+}
+
+/// The status page's uptime windows: label and days.
+pub const STATUS_PAGE_WINDOWS: [(&str, i64); 4] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90)];
+
+impl StatusPageAnalytics {
+    /// Start of the "last `days` days" uptime window: `days` days before the start of the hour
+    /// (of now, or of the summary's refresh).
+    pub fn window_start(&self, days: i64) -> DateTime<Utc> {
+        let hour = match self.summary_until {
+            Some(until) => until + Duration::hours(1),
+            None => TimeWindow::status_page(self.generated_at, 0).start,
+        };
+        hour - Duration::days(days)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -742,6 +764,219 @@ fn day_of(secs: i64) -> NaiveDate {
         .date_naive()
 }
 
+/// Per-monitor uptime (overall = all regions' checks) from monitor → region → counts.
+fn monitor_uptimes(monitors: BTreeMap<Uuid, BTreeMap<String, Counts>>) -> Vec<MonitorUptime> {
+    monitors
+        .into_iter()
+        .map(|(monitor_id, regions)| MonitorUptime {
+            monitor_id,
+            overall: regions.values().fold(Counts::default(), |mut all, c| {
+                all.add(c);
+                all
+            }),
+            regions: regions
+                .into_iter()
+                .map(|(region, counts)| RegionCounts { region, counts })
+                .collect(),
+        })
+        .collect()
+}
+
+/// `days` bars from `first_day` (epoch seconds of a UTC midnight) per monitor of `monitors`, or
+/// per monitor in `by_monitor` (monitor → day start → counts) when `monitors` is empty.
+fn monitor_bars(
+    monitors: &[Uuid],
+    by_monitor: &BTreeMap<Uuid, BTreeMap<i64, Counts>>,
+    first_day: i64,
+    days: i64,
+) -> Vec<MonitorBars> {
+    let empty = BTreeMap::new();
+    let bars = |monitor_id: Uuid| {
+        let per_day = by_monitor.get(&monitor_id).unwrap_or(&empty);
+        MonitorBars {
+            monitor_id,
+            days: (0..days)
+                .map(|i| {
+                    let secs = first_day + i * 86_400;
+                    let counts = per_day.get(&secs).copied().unwrap_or_default();
+                    DailyBar {
+                        day: day_of(secs),
+                        counts,
+                        status: counts.worst(),
+                    }
+                })
+                .collect(),
+        }
+    };
+    if monitors.is_empty() {
+        by_monitor.keys().map(|m| bars(*m)).collect()
+    } else {
+        monitors.iter().map(|m| bars(*m)).collect()
+    }
+}
+
+/// A row of `status_page_summary` (see `migrations/0003_status_page_summary.sql`).
+#[derive(Debug, Row, Deserialize)]
+struct SummaryRow {
+    kind: String,
+    until: u32,
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    region: String,
+    /// Days since 1970-01-01.
+    day: u32,
+    checks: Vec<u64>,
+    up: Vec<u64>,
+    degraded: Vec<u64>,
+    down: Vec<u64>,
+    latency_samples: u64,
+    total_us_sum: u64,
+    total: Vec<f64>,
+}
+
+impl SummaryRow {
+    fn counts(&self, i: usize) -> Counts {
+        let at = |v: &Vec<u64>| v.get(i).copied().unwrap_or(0);
+        Counts {
+            checks: at(&self.checks),
+            up: at(&self.up),
+            degraded: at(&self.degraded),
+            down: at(&self.down),
+        }
+    }
+}
+
+/// An hourly rollup row after the summary's `until` (which the query read, to detect a refresh
+/// between the two queries).
+#[derive(Debug, Row, Deserialize)]
+struct LiveRow {
+    until: u32,
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    region: String,
+    bucket: u32,
+    checks: u64,
+    up: u64,
+    degraded: u64,
+    down: u64,
+}
+
+const SUMMARY_MARKER: &str = "toUUID('00000000-0000-0000-0000-000000000000')";
+
+fn summary_sql(tenant: Uuid) -> String {
+    format!(
+        "SELECT toString(kind) AS kind, toUInt32(until) AS until, monitor_id, region, \
+         toUInt32(day) AS day, checks, up, degraded, down, latency_samples, total_us_sum, total \
+         FROM status_page_summary WHERE tenant_id IN (toUUID('{tenant}'), {SUMMARY_MARKER})"
+    )
+}
+
+/// Rows are not grouped (the caller adds them up): an unmerged part or two per hour at most.
+fn live_sql(tenant: Uuid, oldest: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "SELECT toUInt32(u) AS until, monitor_id, region, toUInt32(bucket) AS bucket, \
+         toUInt64(checks) AS checks, toUInt64(up) AS up, toUInt64(degraded) AS degraded, \
+         toUInt64(down) AS down \
+         FROM check_rollup_hourly \
+         WHERE tenant_id = toUUID('{tenant}') \
+         AND bucket >= greatest(ifNull((SELECT max(until) FROM status_page_summary \
+                                        WHERE tenant_id = {SUMMARY_MARKER}), \
+                                       toDateTime(0, 'UTC')) AS u, toDateTime({}, 'UTC')) \
+         AND bucket < toDateTime({}, 'UTC')",
+        oldest.timestamp(),
+        ceil_secs(now.timestamp_micros()),
+    )
+}
+
+/// The status page's figures from the summary rows and the live rows after `until`.
+fn from_summary(
+    monitors: &[Uuid],
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    summary: &[SummaryRow],
+    live: &[LiveRow],
+) -> StatusPageAnalytics {
+    const DAYS: i64 = 90;
+    let today = now.timestamp().div_euclid(86_400) * 86_400;
+    let first_day = today - (DAYS - 1) * 86_400;
+    let mut windows: Vec<BTreeMap<Uuid, BTreeMap<String, Counts>>> =
+        vec![BTreeMap::new(); STATUS_PAGE_WINDOWS.len()];
+    let mut days: BTreeMap<Uuid, BTreeMap<i64, Counts>> = BTreeMap::new();
+    let mut add_day = |monitor: Uuid, day: i64, counts: &Counts| {
+        let wanted = monitors.is_empty() || monitors.contains(&monitor);
+        if wanted && (first_day..=today).contains(&day) {
+            days.entry(monitor)
+                .or_default()
+                .entry(day)
+                .or_default()
+                .add(counts);
+        }
+    };
+    let mut latency_24h = Vec::new();
+    for row in summary {
+        match row.kind.as_str() {
+            "window" => {
+                for (i, window) in windows.iter_mut().enumerate() {
+                    let counts = row.counts(i);
+                    if counts.checks > 0 {
+                        window
+                            .entry(row.monitor_id)
+                            .or_default()
+                            .entry(row.region.clone())
+                            .or_default()
+                            .add(&counts);
+                    }
+                }
+            }
+            "day" => add_day(row.monitor_id, i64::from(row.day) * 86_400, &row.counts(0)),
+            "latency" => latency_24h.push(RegionLatency {
+                monitor_id: row.monitor_id,
+                region: row.region.clone(),
+                counts: row.counts(0),
+                samples: row.latency_samples,
+                mean_total_us: (row.latency_samples > 0)
+                    .then(|| row.total_us_sum as f64 / row.latency_samples as f64),
+                total: Quantiles::from_array(&row.total).filter(|_| row.latency_samples > 0),
+                phases: None,
+            }),
+            _ => {}
+        }
+    }
+    for row in live {
+        let counts = Counts {
+            checks: row.checks,
+            up: row.up,
+            degraded: row.degraded,
+            down: row.down,
+        };
+        // Every live row is after `until`, so inside every window.
+        for window in &mut windows {
+            window
+                .entry(row.monitor_id)
+                .or_default()
+                .entry(row.region.clone())
+                .or_default()
+                .add(&counts);
+        }
+        let bucket = i64::from(row.bucket);
+        add_day(row.monitor_id, bucket - bucket.rem_euclid(86_400), &counts);
+    }
+    latency_24h.sort_by(|a, b| (a.monitor_id, &a.region).cmp(&(b.monitor_id, &b.region)));
+    StatusPageAnalytics {
+        generated_at: now,
+        bars: monitor_bars(monitors, &days, first_day, DAYS),
+        uptime: STATUS_PAGE_WINDOWS
+            .iter()
+            .map(|(label, _)| label.to_string())
+            .zip(windows.into_iter().map(monitor_uptimes))
+            .collect(),
+        latency_24h,
+        latency_since: until - Duration::days(1),
+        latency_until: until,
+        summary_until: Some(until),
+    }
+}
+
 impl Analytics {
     fn horizons(&self) -> Horizons {
         Horizons::new(Utc::now().timestamp_micros(), self.raw_ttl_days)
@@ -794,25 +1029,7 @@ impl Analytics {
                 }
             }
         }
-        Ok(out
-            .into_iter()
-            .map(|monitors| {
-                monitors
-                    .into_iter()
-                    .map(|(monitor_id, regions)| MonitorUptime {
-                        monitor_id,
-                        overall: regions.values().fold(Counts::default(), |mut all, c| {
-                            all.add(c);
-                            all
-                        }),
-                        regions: regions
-                            .into_iter()
-                            .map(|(region, counts)| RegionCounts { region, counts })
-                            .collect(),
-                    })
-                    .collect()
-            })
-            .collect())
+        Ok(out.into_iter().map(monitor_uptimes).collect())
     }
 
     /// Uptime of every monitor of `tenant` over one window; see [`Analytics::uptime_windows`].
@@ -869,26 +1086,12 @@ impl Analytics {
                 .or_default()
                 .add(&row.counts());
         }
-        let first_day = window.0 / 1_000_000;
-        let bars = |monitor_id: Uuid, per_day: &BTreeMap<i64, Counts>| MonitorBars {
-            monitor_id,
-            days: (0..days)
-                .map(|i| {
-                    let secs = first_day + i * 86_400;
-                    let counts = per_day.get(&secs).copied().unwrap_or_default();
-                    DailyBar {
-                        day: day_of(secs),
-                        counts,
-                        status: counts.worst(),
-                    }
-                })
-                .collect(),
-        };
-        Ok(if monitors.is_empty() {
-            by_monitor.iter().map(|(m, d)| bars(*m, d)).collect()
-        } else {
-            monitors.iter().map(|m| bars(*m, &by_monitor[m])).collect()
-        })
+        Ok(monitor_bars(
+            monitors,
+            &by_monitor,
+            window.0 / 1_000_000,
+            days,
+        ))
     }
 
     /// Latency percentiles (p50/p75/p90/p95/p99 of every phase and the total) per monitor and
@@ -1065,8 +1268,7 @@ impl Analytics {
         maintenance: &[TimeWindow],
         source: Source,
     ) -> Result<StatusPageAnalytics> {
-        const WINDOWS: [(&str, i64); 4] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90)];
-        let windows: Vec<TimeWindow> = WINDOWS
+        let windows: Vec<TimeWindow> = STATUS_PAGE_WINDOWS
             .iter()
             .map(|(_, days)| TimeWindow::status_page(now, *days))
             .collect();
@@ -1078,13 +1280,84 @@ impl Analytics {
         Ok(StatusPageAnalytics {
             generated_at: now,
             bars,
-            uptime: WINDOWS
+            uptime: STATUS_PAGE_WINDOWS
                 .iter()
                 .map(|(label, _)| label.to_string())
                 .zip(uptime)
                 .collect(),
             latency_24h,
+            latency_since: windows[0].start,
+            latency_until: now,
+            summary_until: None,
         })
+    }
+
+    /// Runs the hourly refresh of `status_page_summary` now and waits for it (tests, the
+    /// benchmark, after a backfill of old rows).
+    pub async fn refresh_status_page_summary(&self) -> Result<()> {
+        for sql in [
+            "SYSTEM REFRESH VIEW status_page_summary_mv",
+            "SYSTEM WAIT VIEW status_page_summary_mv",
+        ] {
+            self.client
+                .query(sql)
+                .execute()
+                .await
+                .map_err(|source| AnalyticsError::Query {
+                    op: "refresh status page summary",
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// What a status page shows, the fast way: the `status_page_summary` rows of `tenant`
+    /// (refreshed every hour up to `until`, the start of the previous hour) plus the hourly
+    /// rollup's rows from `until` on, in two small concurrent queries. Bars and uptime windows
+    /// are exact (counts add up); the latency percentiles cover the 24 whole hours before `until`.
+    ///
+    /// Computed from the rollups on the spot instead ([`Analytics::status_page_analytics`])
+    /// when maintenance windows are to be left out (the summary does not know them), when no
+    /// refresh has run yet, or when the last one is over a day old.
+    pub async fn status_page(
+        &self,
+        tenant: Uuid,
+        monitors: &[Uuid],
+        now: DateTime<Utc>,
+        maintenance: &[TimeWindow],
+    ) -> Result<StatusPageAnalytics> {
+        let hour = TimeWindow::status_page(now, 0).start;
+        let oldest = hour - Duration::days(1);
+        let relevant = TimeWindow {
+            start: hour - Duration::days(92),
+            end: now,
+        };
+        if maintenance.iter().any(|m| m.overlaps(&relevant)) {
+            return self
+                .status_page_analytics(tenant, monitors, now, maintenance, Source::Rollups)
+                .await;
+        }
+        // A refresh between the two queries shows as different `until`s: read again.
+        let (summary_sql, live_sql) = (summary_sql(tenant), live_sql(tenant, oldest, now));
+        for _ in 0..3 {
+            let (summary, live) = tokio::try_join!(
+                self.fetch::<SummaryRow>("status page summary", &summary_sql),
+                self.fetch::<LiveRow>("status page live", &live_sql),
+            )?;
+            let Some(until) = summary.iter().find(|r| r.kind == "marker").map(|r| r.until) else {
+                break;
+            };
+            let until_at = DateTime::from_timestamp(i64::from(until), 0).unwrap_or_default();
+            if until_at < oldest || until_at > now {
+                break;
+            }
+            if live.iter().any(|r| r.until != until) {
+                continue;
+            }
+            return Ok(from_summary(monitors, now, until_at, &summary, &live));
+        }
+        self.status_page_analytics(tenant, monitors, now, maintenance, Source::Rollups)
+            .await
     }
 }
 

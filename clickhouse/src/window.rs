@@ -56,6 +56,11 @@ impl TimeWindow {
         Self { start, end }
     }
 
+    /// Whether the two windows share any instant.
+    pub fn overlaps(&self, other: &TimeWindow) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
     /// The window of the same length just before this one (for trends).
     pub fn previous(&self) -> Self {
         Self {

@@ -585,7 +585,7 @@ async fn migrations_record_versions_and_apply_the_raw_ttl() {
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     let longer = analytics.clone().with_raw_ttl_days(120);
     longer.migrate().await.unwrap();
     longer.migrate().await.unwrap();
@@ -602,7 +602,7 @@ async fn migrations_record_versions_and_apply_the_raw_ttl() {
         .fetch_one()
         .await
         .unwrap();
-    assert_eq!(versions, 2, "each migration recorded once");
+    assert_eq!(versions, 3, "each migration recorded once");
     analytics.drop_database().await.unwrap();
 }
 
@@ -696,4 +696,182 @@ async fn upgrading_a_database_backfills_the_rollups_from_raw_rows() {
         .unwrap();
     assert_eq!(daily, 35, "backfilled once, then fed by the view");
     analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_status_page_summary_adds_up_to_the_rollups_and_raw_rows() {
+    let f = fixture().await;
+    let hour = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    // Older checks on both sides of each window's start (7, 30 and 90 days before the hour),
+    // and after the summary's `until` (the previous hour), for a monitor only seen there.
+    let mut rows = Vec::new();
+    for (i, days) in [3i64, 7, 8, 29, 30, 31, 60, 89, 90, 91].iter().enumerate() {
+        for (j, minutes) in [-30i64, 30, 150].iter().enumerate() {
+            let at = hour - Duration::days(*days) + Duration::minutes(*minutes);
+            let k = (i * 3 + j) as i64;
+            rows.push(row(
+                f.tenant,
+                f.monitor,
+                "eu-west-1",
+                at,
+                status_of(k),
+                40_000,
+            ));
+        }
+    }
+    let late_monitor = Uuid::new_v4();
+    for at in [
+        hour - Duration::minutes(50),
+        Utc::now() - Duration::seconds(1),
+    ] {
+        rows.push(row(
+            f.tenant,
+            late_monitor,
+            "ap-south-1",
+            at,
+            STATUS_DOWN,
+            1,
+        ));
+        rows.push(row(
+            f.tenant,
+            f.monitor,
+            "us-east-1",
+            at,
+            STATUS_DEGRADED,
+            70_000,
+        ));
+    }
+    f.analytics
+        .insert_checks(&rows, "older-and-live")
+        .await
+        .unwrap();
+    let mut all = f.rows.clone();
+    all.extend(rows);
+
+    f.analytics.refresh_status_page_summary().await.unwrap();
+    let now = Utc::now();
+    let page = f
+        .analytics
+        .status_page(f.tenant, &[], now, &[])
+        .await
+        .unwrap();
+    let until = page.summary_until.expect("answered from the summary");
+    assert!(until <= hour - Duration::hours(1) && until >= hour - Duration::hours(2));
+
+    // Uptime windows: exactly the checks from the window's start up to now, by hand and as the
+    // rollups answer the same windows.
+    let windows: Vec<TimeWindow> = statuspage_clickhouse::STATUS_PAGE_WINDOWS
+        .iter()
+        .map(|(_, days)| {
+            TimeWindow::new(
+                page.window_start(*days),
+                TimeWindow::status_page(now, *days).end,
+            )
+            .unwrap()
+        })
+        .collect();
+    let reference = f
+        .analytics
+        .uptime_windows(f.tenant, &windows, &[], Source::Rollups)
+        .await
+        .unwrap();
+    for (i, ((label, uptime), window)) in page.uptime.iter().zip(&windows).enumerate() {
+        assert_eq!(uptime, &reference[i], "{label}");
+        for region in ["eu-west-1", "us-east-1"] {
+            let m = uptime.iter().find(|m| m.monitor_id == f.monitor).unwrap();
+            let counts = m
+                .regions
+                .iter()
+                .find(|r| r.region == region)
+                .unwrap()
+                .counts;
+            let by_hand = expected(&all, f.tenant, f.monitor, Some(region), *window, &[]);
+            assert_eq!(counts, by_hand, "{label} {region}");
+        }
+        let late = uptime
+            .iter()
+            .find(|m| m.monitor_id == late_monitor)
+            .unwrap();
+        assert_eq!(late.overall.checks, 2, "{label}: the live rows count");
+        assert_eq!(late.overall.down, 2);
+    }
+    let checks = |i: usize| {
+        let m = page.uptime[i].1.iter().find(|m| m.monitor_id == f.monitor);
+        m.unwrap().overall.checks
+    };
+    assert!(checks(3) > checks(2) && checks(2) > checks(1) && checks(1) > checks(0));
+
+    // Bars: as the rollups give them, today's including the live rows.
+    let bars = f
+        .analytics
+        .daily_bars(f.tenant, &[], 90, now, &[], Source::Rollups)
+        .await
+        .unwrap();
+    assert_eq!(page.bars, bars);
+    assert!(page.bars.iter().any(|b| b.monitor_id == late_monitor));
+    let named = f
+        .analytics
+        .status_page(f.tenant, &[late_monitor, f.quiet_monitor], now, &[])
+        .await
+        .unwrap();
+    assert_eq!(named.bars.len(), 2);
+    assert_eq!(named.bars[0].monitor_id, late_monitor);
+    assert_eq!(named.bars[0].days[89].status, BarStatus::Down);
+
+    // Latency: the 24 whole hours before `until`, as raw rows give them.
+    assert_eq!(page.latency_until, until);
+    assert_eq!(page.latency_since, until - Duration::days(1));
+    let latency = f
+        .analytics
+        .latency_total(
+            f.tenant,
+            TimeWindow::new(page.latency_since, page.latency_until).unwrap(),
+            Source::Raw,
+        )
+        .await
+        .unwrap();
+    assert!(!latency.is_empty());
+    assert_eq!(page.latency_24h, latency);
+
+    // Another tenant sees its own checks only.
+    let other = f.rows.last().unwrap().tenant_id;
+    let theirs = f.analytics.status_page(other, &[], now, &[]).await.unwrap();
+    assert_eq!(theirs.summary_until, Some(until));
+    let week = &theirs.uptime[1].1;
+    assert_eq!(week.len(), 1);
+    assert_eq!(week[0].overall.checks, 50);
+    assert_eq!(week[0].overall.down, 50);
+    assert!(theirs.bars.iter().all(|b| b.monitor_id == f.monitor));
+
+    // Maintenance to leave out: computed from the rollups on the spot, and exact.
+    let maintenance = [TimeWindow::new(
+        f.base + Duration::hours(3),
+        f.base + Duration::hours(5) + Duration::minutes(10),
+    )
+    .unwrap()];
+    let excluded = f
+        .analytics
+        .status_page(f.tenant, &[], now, &maintenance)
+        .await
+        .unwrap();
+    assert_eq!(excluded.summary_until, None);
+    let week = TimeWindow::status_page(now, 7);
+    let m = excluded.uptime[1]
+        .1
+        .iter()
+        .find(|m| m.monitor_id == f.monitor)
+        .unwrap();
+    let eu = m.regions.iter().find(|r| r.region == "eu-west-1").unwrap();
+    assert_eq!(
+        eu.counts,
+        expected(
+            &all,
+            f.tenant,
+            f.monitor,
+            Some("eu-west-1"),
+            week,
+            &maintenance
+        )
+    );
+    f.analytics.drop_database().await.unwrap();
 }
