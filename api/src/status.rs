@@ -6,10 +6,12 @@ use crate::checkers::parse_status;
 use crate::error::ApiResult;
 use crate::tenancy::Tenant;
 use checker::probe::CheckStatus;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use statuspage_clickhouse::{Analytics, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP};
+use statuspage_clickhouse::{
+    Analytics, BarStatus, StatusPageAnalytics, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -46,7 +48,29 @@ pub struct MonitorStatus {
     pub component: Option<String>,
     pub status: Option<CheckStatus>,
     pub uptime_24h: Option<f64>,
+    /// Uptime over the last 24 hours, 7, 30 and 90 days (from the start of the hour that long
+    /// ago up to now); `None` without checks in the window.
+    #[serde(default)]
+    pub uptime_windows: Vec<WindowUptime>,
+    /// The last 90 UTC days, oldest first, the last one today.
+    #[serde(default)]
+    pub days: Vec<DayStatus>,
     pub regions: Vec<RegionStatus>,
+}
+
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowUptime {
+    /// `24h`, `7d`, `30d` or `90d`.
+    pub window: String,
+    pub percent: Option<f64>,
+}
+
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayStatus {
+    pub day: NaiveDate,
+    /// The worst status of the day: `no_data`, `up`, `degraded` or `down`.
+    pub status: String,
+    pub uptime: Option<f64>,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +80,12 @@ pub struct RegionStatus {
     pub last_total_us: Option<u32>,
     pub last_checked_at: DateTime<Utc>,
     pub error: Option<String>,
+    /// Median and 95th percentile of the total time over the 24 whole hours before the last
+    /// analytics refresh (down checks left out).
+    #[serde(default)]
+    pub p50_24h_us: Option<f64>,
+    #[serde(default)]
+    pub p95_24h_us: Option<f64>,
 }
 
 /// A monitor's status from its regions: down only when most regions agree, so one region's
@@ -100,6 +130,40 @@ fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
+fn uptime_windows(history: &StatusPageAnalytics, monitor: Uuid) -> Vec<WindowUptime> {
+    history
+        .uptime
+        .iter()
+        .map(|(window, monitors)| WindowUptime {
+            window: window.clone(),
+            percent: monitors
+                .iter()
+                .find(|m| m.monitor_id == monitor)
+                .and_then(|m| m.overall.uptime_percent()),
+        })
+        .collect()
+}
+
+fn days(history: &StatusPageAnalytics, monitor: Uuid) -> Vec<DayStatus> {
+    let Some(bars) = history.bars.iter().find(|b| b.monitor_id == monitor) else {
+        return Vec::new();
+    };
+    bars.days
+        .iter()
+        .map(|d| DayStatus {
+            day: d.day,
+            status: match d.status {
+                BarStatus::NoData => "no_data",
+                BarStatus::Up => "up",
+                BarStatus::Degraded => "degraded",
+                BarStatus::Down => "down",
+            }
+            .to_owned(),
+            uptime: d.uptime_percent(),
+        })
+        .collect()
+}
+
 /// Builds a fresh snapshot; fails if either database fails.
 pub async fn build_snapshot(
     db: &PgPool,
@@ -135,6 +199,10 @@ pub async fn build_snapshot(
         .into_iter()
         .map(|u| (u.monitor_id, u.uptime_percent()))
         .collect();
+    let ids: Vec<Uuid> = monitors.iter().map(|m| m.0).collect();
+    let history = analytics
+        .status_page(tenant.id, &ids, Utc::now(), &[])
+        .await?;
 
     let mut overall: Option<CheckStatus> = None;
     let monitors = monitors
@@ -150,6 +218,8 @@ pub async fn build_snapshot(
                     last_total_us: Some(l.total_us),
                     last_checked_at: from_micros(l.last_checked_at),
                     error: None,
+                    p50_24h_us: None,
+                    p95_24h_us: None,
                 })
                 .collect();
             for (monitor_id, region, status, checked_at, error) in &states {
@@ -170,7 +240,18 @@ pub async fn build_snapshot(
                         last_total_us: None,
                         last_checked_at: *checked_at,
                         error: error.clone(),
+                        p50_24h_us: None,
+                        p95_24h_us: None,
                     }),
+                }
+            }
+            for latency in history.latency_24h.iter().filter(|l| l.monitor_id == id) {
+                if let (Some(r), Some(q)) = (
+                    regions.iter_mut().find(|r| r.region == latency.region),
+                    latency.total,
+                ) {
+                    r.p50_24h_us = Some(q.p50);
+                    r.p95_24h_us = Some(q.p95);
                 }
             }
             regions.sort_by(|a, b| a.region.cmp(&b.region));
@@ -184,6 +265,8 @@ pub async fn build_snapshot(
                 component,
                 status,
                 uptime_24h: uptime.get(&id).copied().flatten(),
+                uptime_windows: uptime_windows(&history, id),
+                days: days(&history, id),
                 regions,
             }
         })

@@ -162,9 +162,18 @@ fn StatusPage(status: StatusView) -> impl IntoView {
                         {m.component.map(|c| view! { <span class="component">{c}</span> })}
                         <span class=format!("status {}", m.status)>{m.status_label}</span>
                         <span class="uptime" title="uptime over the last 24 hours">{m.uptime_24h}" uptime (24h)"</span>
+                        {m.uptime_windows.into_iter().map(|(window, uptime)| {
+                            let label = format!("{uptime} ({window})");
+                            view! { <span class="uptime" data-window=window>{label}</span> }
+                        }).collect_view()}
+                    </div>
+                    <div class="days" aria-label="last 90 days">
+                        {m.days.into_iter().map(|d| view! {
+                            <span class=format!("day {}", d.status) data-day=d.day title=d.title></span>
+                        }).collect_view()}
                     </div>
                     <table class="regions">
-                        <thead><tr><th>"Region"</th><th>"Status"</th><th>"Last latency"</th><th>"Checked at"</th></tr></thead>
+                        <thead><tr><th>"Region"</th><th>"Status"</th><th>"Last latency"</th><th title="median / 95th percentile of the total time, last 24 hours">"p50 / p95 (24h)"</th><th>"Checked at"</th></tr></thead>
                         <tbody>
                             {m.regions.into_iter().map(|r| {
                                 let region = r.region.clone();
@@ -173,6 +182,7 @@ fn StatusPage(status: StatusView) -> impl IntoView {
                                     <td>{r.region}</td>
                                     <td class=format!("status {}", r.status) title=r.error.clone().unwrap_or_default()>{r.status.clone()}</td>
                                     <td class="latency">{r.latency}</td>
+                                    <td class="latency-24h">{r.latency_24h}</td>
                                     <td><time datetime=r.checked_at.clone()>{r.checked_at.clone()}</time></td>
                                 </tr>
                             }}).collect_view()}

@@ -79,7 +79,20 @@ pub struct MonitorView {
     pub status: String,
     pub status_label: String,
     pub uptime_24h: String,
+    /// `(window, uptime)` for 7, 30 and 90 days.
+    pub uptime_windows: Vec<(String, String)>,
+    /// The last 90 days, oldest first.
+    pub days: Vec<DayView>,
     pub regions: Vec<RegionView>,
+}
+
+/// One bar of the 90-day history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayView {
+    pub day: String,
+    /// `no_data`, `up`, `degraded` or `down`.
+    pub status: String,
+    pub title: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +100,8 @@ pub struct RegionView {
     pub region: String,
     pub status: String,
     pub latency: String,
+    /// p50 / p95 of the total time over the last 24 hours.
+    pub latency_24h: String,
     pub checked_at: String,
     pub error: Option<String>,
 }

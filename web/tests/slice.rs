@@ -209,6 +209,28 @@ async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool:
     }
     assert!(up.contains(" ms</td>"), "last latency per region: {up}");
     assert!(html.contains("Partial outage"), "one of two monitors down");
+    // History from the rollups: 90 daily bars ending with today's, 7/30/90-day uptime, and
+    // p50 / p95 per region over 24 hours (down checks have no latency).
+    for (block, today) in [(up, "day up"), (down, "day down")] {
+        assert_eq!(block.matches("class=\"day ").count(), 90, "{block}");
+        assert_eq!(block.matches("class=\"day no_data\"").count(), 89);
+        let last = block.rfind("class=\"day ").unwrap();
+        assert!(
+            block[last..].starts_with(&format!("class=\"{today}\"")),
+            "{block}"
+        );
+    }
+    assert!(
+        up.contains("100% (7d)") && up.contains("100% (90d)"),
+        "{up}"
+    );
+    assert!(down.contains("0.00% (30d)"), "{down}");
+    let p95 = |block: &str| {
+        let at = block.find("class=\"latency-24h\">").unwrap();
+        block[at..].split('<').next().unwrap().to_owned()
+    };
+    assert!(p95(up).contains(" / ") && p95(up).ends_with(" ms"), "{up}");
+    assert!(p95(down).ends_with('–'), "{down}");
 
     // The same data over the public API.
     let snapshot: Value = platform
@@ -221,6 +243,10 @@ async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool:
         .await
         .unwrap();
     assert_eq!(snapshot["monitors"].as_array().unwrap().len(), 2);
+    for monitor in snapshot["monitors"].as_array().unwrap() {
+        assert_eq!(monitor["days"].as_array().unwrap().len(), 90);
+        assert_eq!(monitor["uptime_windows"].as_array().unwrap().len(), 4);
+    }
 
     // PostgreSQL goes away: the page keeps serving the last good snapshot, and says so.
     let tenant_id: Uuid = snapshot["tenant"]["id"].as_str().unwrap().parse().unwrap();

@@ -2,8 +2,8 @@
 
 use super::WebState;
 use crate::views::{
-    self, AdminMonitor, AdminView, HomeView, IncidentUpdateView, IncidentView, MaintenanceView,
-    MonitorView, RegionView, StatusView,
+    self, AdminMonitor, AdminView, DayView, HomeView, IncidentUpdateView, IncidentView,
+    MaintenanceView, MonitorView, RegionView, StatusView,
 };
 use api::auth::{LoginError, SessionUser, SESSION_COOKIE, SESSION_DAYS};
 use api::checkers::status_str;
@@ -88,6 +88,21 @@ pub fn status_view(snapshot: &StatusSnapshot) -> StatusView {
                     status_label: views::status_label(&status).to_owned(),
                     status,
                     uptime_24h: format_uptime(m.uptime_24h),
+                    uptime_windows: m
+                        .uptime_windows
+                        .iter()
+                        .filter(|w| w.window != "24h")
+                        .map(|w| (w.window.clone(), format_uptime(w.percent)))
+                        .collect(),
+                    days: m
+                        .days
+                        .iter()
+                        .map(|d| DayView {
+                            day: d.day.to_string(),
+                            title: format!("{}: {}", d.day, format_uptime(d.uptime)),
+                            status: d.status.clone(),
+                        })
+                        .collect(),
                     regions: m
                         .regions
                         .iter()
@@ -95,6 +110,12 @@ pub fn status_view(snapshot: &StatusSnapshot) -> StatusView {
                             region: r.region.clone(),
                             status: status_str(r.status).to_owned(),
                             latency: format_latency(r.last_total_us),
+                            latency_24h: match (r.p50_24h_us, r.p95_24h_us) {
+                                (Some(p50), Some(p95)) => {
+                                    format!("{:.1} / {:.1} ms", p50 / 1000.0, p95 / 1000.0)
+                                }
+                                _ => "–".to_owned(),
+                            },
                             checked_at: iso(r.last_checked_at),
                             error: r.error.clone(),
                         })
