@@ -76,6 +76,8 @@ pub struct StatusPageConfig {
     pub visibility: Option<Visibility>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branding: Option<Branding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_maintenance: Option<bool>,
     #[serde(
         default,
         deserialize_with = "crate::components::double_option::deserialize",
@@ -237,6 +239,7 @@ struct PageState {
     visibility: Visibility,
     password_set: bool,
     branding: Branding,
+    exclude_maintenance: bool,
     custom_domain: Option<String>,
 }
 
@@ -293,16 +296,23 @@ impl Current {
 }
 
 async fn load(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<Current> {
-    type PageRow = (String, String, String, bool, Value, Option<String>);
+    type PageRow = (String, String, String, bool, Value, Option<String>, bool);
     let page: Option<PageRow> = sqlx::query_as(
-        "SELECT title, description, visibility, password_hash IS NOT NULL, branding, custom_domain \
-         FROM status_pages WHERE tenant_id = $1",
+        "SELECT title, description, visibility, password_hash IS NOT NULL, branding, custom_domain, \
+         exclude_maintenance FROM status_pages WHERE tenant_id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let (title, description, visibility, password_set, branding, custom_domain) =
-        page.ok_or(ApiError::NotFound("status page"))?;
+    let (
+        title,
+        description,
+        visibility,
+        password_set,
+        branding,
+        custom_domain,
+        exclude_maintenance,
+    ) = page.ok_or(ApiError::NotFound("status page"))?;
     let page = PageState {
         title,
         description,
@@ -310,6 +320,7 @@ async fn load(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<Current> {
         password_set,
         branding: serde_json::from_value(branding)
             .map_err(|e| ApiError::Internal(format!("stored branding: {e}")))?,
+        exclude_maintenance,
         custom_domain,
     };
     let mut groups: Vec<GroupRow> =
@@ -378,6 +389,7 @@ fn document(current: &Current) -> ConfigDocument {
             description: Some(current.page.description.clone()),
             visibility: Some(current.page.visibility),
             branding: Some(current.page.branding.clone()),
+            exclude_maintenance: Some(current.page.exclude_maintenance),
             custom_domain: Some(current.page.custom_domain.clone()),
         }),
         component_groups: Some(
@@ -560,6 +572,7 @@ struct PageWrite {
     description: String,
     visibility: Visibility,
     branding: Branding,
+    exclude_maintenance: bool,
     custom_domain: Option<String>,
     domain_changed: bool,
 }
@@ -714,11 +727,16 @@ async fn plan(
             None => now.custom_domain.clone(),
         };
         let domain_changed = custom_domain != now.custom_domain;
+        let exclude_maintenance = page.exclude_maintenance.unwrap_or(now.exclude_maintenance);
         page_plan.changes = [
             ("title", title != now.title),
             ("description", description != now.description),
             ("visibility", visibility != now.visibility),
             ("branding", branding != now.branding),
+            (
+                "exclude_maintenance",
+                exclude_maintenance != now.exclude_maintenance,
+            ),
             ("custom_domain", domain_changed),
         ]
         .into_iter()
@@ -733,6 +751,7 @@ async fn plan(
                 description: description.to_owned(),
                 visibility,
                 branding,
+                exclude_maintenance,
                 custom_domain,
                 domain_changed,
             });
@@ -1191,6 +1210,7 @@ async fn write(
              custom_domain = CASE WHEN $6 THEN $7 ELSE custom_domain END, \
              domain_token = CASE WHEN $6 THEN $8 ELSE domain_token END, \
              domain_verified_at = CASE WHEN $6 THEN NULL ELSE domain_verified_at END, \
+             exclude_maintenance = $9, \
              version = version + 1, updated_at = now() WHERE tenant_id = $1",
         )
         .bind(tenant_id)
@@ -1201,6 +1221,7 @@ async fn write(
         .bind(page.domain_changed)
         .bind(&page.custom_domain)
         .bind(token)
+        .bind(page.exclude_maintenance)
         .execute(&mut *conn)
         .await
         .map_err(|e| match &e {

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use statuspage_clickhouse::{
-    Analytics, BarStatus, StatusPageAnalytics, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
+    Analytics, BarStatus, StatusPageAnalytics, TimeWindow, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -164,17 +164,40 @@ fn days(history: &StatusPageAnalytics, monitor: Uuid) -> Vec<DayStatus> {
         .collect()
 }
 
+/// The tenant's scheduled maintenance up to now over the status page's longest window (91 days),
+/// for a page that leaves it out of its uptime.
+async fn maintenance_windows(
+    db: &PgPool,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<TimeWindow>> {
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT starts_at, least(ends_at, $2) FROM maintenances \
+         WHERE tenant_id = $1 AND starts_at < $2 AND ends_at > $2 - interval '92 days' \
+         ORDER BY starts_at",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(start, end)| TimeWindow::new(start, end).ok())
+        .collect())
+}
+
 /// Builds a fresh snapshot; fails if either database fails.
 pub async fn build_snapshot(
     db: &PgPool,
     analytics: &Analytics,
     tenant: &Tenant,
 ) -> ApiResult<StatusSnapshot> {
-    let title: Option<String> =
-        sqlx::query_scalar("SELECT title FROM status_pages WHERE tenant_id = $1")
+    let page: Option<(String, bool)> =
+        sqlx::query_as("SELECT title, exclude_maintenance FROM status_pages WHERE tenant_id = $1")
             .bind(tenant.id)
             .fetch_optional(db)
             .await?;
+    let (title, exclude_maintenance) = page.unzip();
     let monitors: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
         "SELECT m.id, m.name, c.name FROM monitors m \
          LEFT JOIN components c ON c.id = m.component_id AND c.tenant_id = m.tenant_id \
@@ -200,8 +223,14 @@ pub async fn build_snapshot(
         .map(|u| (u.monitor_id, u.uptime_percent()))
         .collect();
     let ids: Vec<Uuid> = monitors.iter().map(|m| m.0).collect();
+    let now = Utc::now();
+    let maintenance = if exclude_maintenance == Some(true) {
+        maintenance_windows(db, tenant.id, now).await?
+    } else {
+        Vec::new()
+    };
     let history = analytics
-        .status_page(tenant.id, &ids, Utc::now(), &[])
+        .status_page(tenant.id, &ids, now, &maintenance)
         .await?;
 
     let mut overall: Option<CheckStatus> = None;

@@ -47,6 +47,8 @@ pub struct StatusPageSettings {
     pub visibility: Visibility,
     pub password_set: bool,
     pub branding: Branding,
+    /// Leave checks made during scheduled maintenance out of the page's uptime and daily bars.
+    pub exclude_maintenance: bool,
     pub custom_domain: Option<String>,
     pub domain_verified_at: Option<DateTime<Utc>>,
     /// What to publish, while the custom domain is not verified.
@@ -64,6 +66,7 @@ pub struct StatusPagePatch {
     /// Required when switching to `password` without one set; stored as argon2id.
     pub password: Option<String>,
     pub branding: Option<Branding>,
+    pub exclude_maintenance: Option<bool>,
     /// `null` removes the custom domain.
     #[serde(default, with = "crate::components::double_option")]
     pub custom_domain: Option<Option<String>>,
@@ -80,9 +83,10 @@ type Row = (
     Option<DateTime<Utc>>,
     i32,
     DateTime<Utc>,
+    bool,
 );
 const COLUMNS: &str = "title, description, visibility, password_hash, branding, custom_domain, \
-                       domain_token, domain_verified_at, version, updated_at";
+                       domain_token, domain_verified_at, version, updated_at, exclude_maintenance";
 
 fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
     let (
@@ -96,6 +100,7 @@ fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
         verified_at,
         version,
         updated_at,
+        exclude_maintenance,
     ) = row;
     let domain_verification = match (&domain, &token, verified_at) {
         (Some(domain), Some(token), None) => Some(DomainVerification {
@@ -112,6 +117,7 @@ fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
         password_set: password.is_some(),
         branding: serde_json::from_value(branding)
             .map_err(|e| ApiError::Internal(format!("stored branding: {e}")))?,
+        exclude_maintenance,
         custom_domain: domain,
         domain_verified_at: verified_at,
         domain_verification,
@@ -242,6 +248,7 @@ pub async fn patch(
          custom_domain = CASE WHEN $8 THEN $9 ELSE custom_domain END, \
          domain_token = CASE WHEN $8 THEN $10 ELSE domain_token END, \
          domain_verified_at = CASE WHEN $8 THEN NULL ELSE domain_verified_at END, \
+         exclude_maintenance = coalesce($11, exclude_maintenance), \
          version = version + 1, updated_at = now() \
          WHERE tenant_id = $1 AND ($2::int IS NULL OR version = $2) RETURNING {COLUMNS}"
     ))
@@ -255,6 +262,7 @@ pub async fn patch(
     .bind(domain_changed)
     .bind(domain.clone().flatten())
     .bind(token.as_ref().map(|t| t.trim_start_matches(crate::auth::TOKEN_PREFIX).to_owned()))
+    .bind(patch.exclude_maintenance)
     .fetch_optional(db)
     .await
     .map_err(|e| match &e {

@@ -248,8 +248,45 @@ async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool:
         assert_eq!(monitor["uptime_windows"].as_array().unwrap().len(), 4);
     }
 
-    // PostgreSQL goes away: the page keeps serving the last good snapshot, and says so.
     let tenant_id: Uuid = snapshot["tenant"]["id"].as_str().unwrap().parse().unwrap();
+
+    // The page may leave scheduled maintenance out of its uptime: with every check inside one,
+    // the history shows no data instead of an outage.
+    let started = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let maintenance = platform
+        .http
+        .post(platform.url("/api/v1/maintenances"))
+        .bearer_auth(&token)
+        .json(
+            &json!({ "title": "Billing migration", "starts_at": started.to_rfc3339(),
+                       "ends_at": (started + chrono::Duration::hours(1)).to_rfc3339() }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(maintenance.status(), 201);
+    let patched = platform
+        .http
+        .patch(platform.url("/api/v1/status-page"))
+        .bearer_auth(&token)
+        .json(&json!({ "exclude_maintenance": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let settings: Value = patched.json().await.unwrap();
+    assert_eq!(settings["exclude_maintenance"], true);
+    platform.app.status.invalidate(tenant_id);
+    let (_, html) = platform.page("acme.localhost").await;
+    let down = monitor_block(&html, "Billing");
+    assert!(down.contains("no data (7d)"), "{down}");
+    assert_eq!(down.matches("class=\"day no_data\"").count(), 90, "{down}");
+    assert!(
+        down.contains("data-status=\"down\""),
+        "the current status stays: {down}"
+    );
+
+    // PostgreSQL goes away: the page keeps serving the last good snapshot, and says so.
     platform.app.db.close().await;
     platform.app.status.invalidate(tenant_id);
     let (status, html) = platform.page("acme.localhost").await;
