@@ -1,6 +1,7 @@
 //! The API: Postgres model and services, the `/api/v1` router for tenants and automation, and the
 //! internal endpoints the checkers call.
 
+pub mod analytics;
 pub mod auth;
 pub mod channels;
 pub mod checkers;
@@ -184,6 +185,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(v1::routes())
+        .merge(analytics::routes())
         .merge(public::routes())
         .merge(v1_notify::routes())
         .merge(config_io::routes())

@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         crate::v1::create_monitor,
         crate::v1::list_monitors,
         crate::v1::get_monitor,
+        crate::analytics::monitor_analytics,
         crate::v1::replace_monitor,
         crate::v1::delete_monitor,
         crate::v1::create_component,

@@ -166,7 +166,7 @@ fn days(history: &StatusPageAnalytics, monitor: Uuid) -> Vec<DayStatus> {
 
 /// The tenant's scheduled maintenance up to now over the status page's longest window (91 days),
 /// for a page that leaves it out of its uptime.
-async fn maintenance_windows(
+pub async fn maintenance_windows(
     db: &PgPool,
     tenant_id: Uuid,
     now: DateTime<Utc>,
