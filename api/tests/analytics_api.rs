@@ -94,41 +94,6 @@ async fn tenant_with_monitor(app: &axum::Router, slug: &str) -> (String, Uuid, U
     )
 }
 
-fn check(
-    tenant: Uuid,
-    monitor: Uuid,
-    region: &str,
-    at: chrono::DateTime<Utc>,
-    status: i8,
-    total_us: u32,
-) -> CheckRow {
-    CheckRow {
-        tenant_id: tenant,
-        monitor_id: monitor,
-        region: region.into(),
-        checked_at: at.timestamp_micros(),
-        run_id: Uuid::new_v4(),
-        attempt: 1,
-        status,
-        status_code: if status == STATUS_DOWN { 503 } else { 200 },
-        dns_us: total_us / 10,
-        tcp_connect_us: total_us / 8,
-        tls_handshake_us: total_us / 5,
-        ttfb_us: total_us / 3,
-        transfer_us: total_us / 7,
-        total_us,
-        resolved_ip: "192.0.2.1".into(),
-        http_version: "HTTP/1.1".into(),
-        tls_version: String::new(),
-        tls_cipher: String::new(),
-        cert_expires_at: None,
-        response_bytes: 2,
-        redirects: 0,
-        cold_start: false,
-        error: String::new(),
-    }
-}
-
 #[sqlx::test(migrator = "api::MIGRATOR")]
 async fn a_monitor_s_analytics_are_its_own_checks_and_only_its_tenant_s(pool: PgPool) {
     let analytics = analytics().await;
@@ -143,10 +108,38 @@ async fn a_monitor_s_analytics_are_its_own_checks_and_only_its_tenant_s(pool: Pg
     for i in 0..12 {
         let at = start + Duration::minutes(5 * i);
         let eu = if i == 3 { STATUS_DOWN } else { STATUS_UP };
-        rows.push(check(tenant, monitor, "eu", at, eu, 400_000));
-        rows.push(check(tenant, monitor, "us", at, STATUS_UP, 100_000));
-        rows.push(check(other_tenant, other_monitor, "eu", at, STATUS_DOWN, 1));
-        rows.push(check(other_tenant, monitor, "eu", at, STATUS_DOWN, 1));
+        rows.push(CheckRow::synthetic(
+            tenant,
+            monitor,
+            "eu",
+            at.timestamp_micros(),
+            eu,
+            400_000,
+        ));
+        rows.push(CheckRow::synthetic(
+            tenant,
+            monitor,
+            "us",
+            at.timestamp_micros(),
+            STATUS_UP,
+            100_000,
+        ));
+        rows.push(CheckRow::synthetic(
+            other_tenant,
+            other_monitor,
+            "eu",
+            at.timestamp_micros(),
+            STATUS_DOWN,
+            1,
+        ));
+        rows.push(CheckRow::synthetic(
+            other_tenant,
+            monitor,
+            "eu",
+            at.timestamp_micros(),
+            STATUS_DOWN,
+            1,
+        ));
     }
     analytics
         .insert_checks(&rows, "analytics-api")

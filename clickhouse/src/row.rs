@@ -39,3 +39,43 @@ pub struct CheckRow {
     pub cold_start: bool,
     pub error: String,
 }
+
+impl CheckRow {
+    /// A plausible first-attempt HTTP check: the total split over the phases (DNS a tenth,
+    /// connect an eighth, TLS a fifth, TTFB a third, transfer a seventh), 503 when down. For
+    /// tests and synthetic data.
+    pub fn synthetic(
+        tenant: Uuid,
+        monitor: Uuid,
+        region: &str,
+        checked_at_us: i64,
+        status: i8,
+        total_us: u32,
+    ) -> Self {
+        Self {
+            tenant_id: tenant,
+            monitor_id: monitor,
+            region: region.into(),
+            checked_at: checked_at_us,
+            run_id: Uuid::new_v4(),
+            attempt: 1,
+            status,
+            status_code: if status == STATUS_DOWN { 503 } else { 200 },
+            dns_us: total_us / 10,
+            tcp_connect_us: total_us / 8,
+            tls_handshake_us: total_us / 5,
+            ttfb_us: total_us / 3,
+            transfer_us: total_us / 7,
+            total_us,
+            resolved_ip: "192.0.2.1".into(),
+            http_version: "HTTP/1.1".into(),
+            tls_version: String::new(),
+            tls_cipher: String::new(),
+            cert_expires_at: None,
+            response_bytes: 2,
+            redirects: 0,
+            cold_start: false,
+            error: String::new(),
+        }
+    }
+}

@@ -30,31 +30,14 @@ fn row(
     status: i8,
     total_us: u32,
 ) -> CheckRow {
-    CheckRow {
-        tenant_id: tenant,
-        monitor_id: monitor,
-        region: region.into(),
-        checked_at: at.timestamp_micros(),
-        run_id: Uuid::new_v4(),
-        attempt: 1,
+    CheckRow::synthetic(
+        tenant,
+        monitor,
+        region,
+        at.timestamp_micros(),
         status,
-        status_code: if status == STATUS_DOWN { 503 } else { 200 },
-        dns_us: total_us / 10,
-        tcp_connect_us: total_us / 8,
-        tls_handshake_us: total_us / 5,
-        ttfb_us: total_us / 3,
-        transfer_us: total_us / 7,
         total_us,
-        resolved_ip: "192.0.2.1".into(),
-        http_version: "HTTP/1.1".into(),
-        tls_version: String::new(),
-        tls_cipher: String::new(),
-        cert_expires_at: None,
-        response_bytes: 2,
-        redirects: 0,
-        cold_start: false,
-        error: String::new(),
-    }
+    )
 }
 
 /// A deterministic status for the i-th check: mostly up, some degraded, some down.

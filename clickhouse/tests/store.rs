@@ -24,31 +24,8 @@ fn row(
     status: i8,
     total_us: u32,
 ) -> CheckRow {
-    CheckRow {
-        tenant_id: tenant,
-        monitor_id: monitor,
-        region: region.into(),
-        checked_at: chrono::Utc::now().timestamp_micros() - seconds_ago * 1_000_000,
-        run_id: Uuid::new_v4(),
-        attempt: 1,
-        status,
-        status_code: if status == STATUS_DOWN { 503 } else { 200 },
-        dns_us: 10,
-        tcp_connect_us: 100,
-        tls_handshake_us: 0,
-        ttfb_us: total_us / 2,
-        transfer_us: total_us / 4,
-        total_us,
-        resolved_ip: "127.0.0.1".into(),
-        http_version: "HTTP/1.1".into(),
-        tls_version: String::new(),
-        tls_cipher: String::new(),
-        cert_expires_at: None,
-        response_bytes: 2,
-        redirects: 0,
-        cold_start: false,
-        error: String::new(),
-    }
+    let at = chrono::Utc::now().timestamp_micros() - seconds_ago * 1_000_000;
+    CheckRow::synthetic(tenant, monitor, region, at, status, total_us)
 }
 
 #[tokio::test]
