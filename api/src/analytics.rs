@@ -282,9 +282,10 @@ pub async fn monitor_analytics(
         Vec::new()
     };
     let analytics = &state.analytics;
+    let only = [monitor.id];
     let (uptime, latency, series, apdex) = tokio::try_join!(
         analytics.uptime_report(who.tenant_id, window, &maintenance, Source::Rollups),
-        analytics.latency(who.tenant_id, window, Source::Rollups),
+        analytics.latency_of(who.tenant_id, &only, window, Source::Rollups),
         analytics.series(who.tenant_id, monitor.id, window, Some(resolution)),
         analytics.apdex(
             who.tenant_id,

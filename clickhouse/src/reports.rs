@@ -1102,11 +1102,27 @@ impl Analytics {
         window: TimeWindow,
         source: Source,
     ) -> Result<Vec<RegionLatency>> {
+        self.latency_of(tenant, &[], window, source).await
+    }
+
+    /// Like [`Analytics::latency`] for the given monitors of `tenant` only (all when empty).
+    pub async fn latency_of(
+        &self,
+        tenant: Uuid,
+        monitors: &[Uuid],
+        window: TimeWindow,
+        source: Source,
+    ) -> Result<Vec<RegionLatency>> {
         let parts = parts_of(
             plan(window.micros(), &[], source, self.horizons()),
             Key::Tag(0),
         );
-        let sql = query_sql(&parts, &tenant_filter(tenant, &[]), Columns::Latency, true);
+        let sql = query_sql(
+            &parts,
+            &tenant_filter(tenant, monitors),
+            Columns::Latency,
+            true,
+        );
         let mut rows: Vec<LatencyRow> = self.fetch("latency", &sql).await?;
         rows.sort_by(|a, b| (a.monitor_id, &a.region).cmp(&(b.monitor_id, &b.region)));
         Ok(rows
