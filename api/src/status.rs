@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use statuspage_clickhouse::{
-    Analytics, BarStatus, StatusPageAnalytics, TimeWindow, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
+    Analytics, StatusPageAnalytics, TimeWindow, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -47,6 +47,7 @@ pub struct MonitorStatus {
     pub name: String,
     pub component: Option<String>,
     pub status: Option<CheckStatus>,
+    /// The `24h` entry of `uptime_windows`.
     pub uptime_24h: Option<f64>,
     /// Uptime over the last 24 hours, 7, 30 and 90 days (from the start of the hour that long
     /// ago up to now); `None` without checks in the window.
@@ -152,13 +153,7 @@ fn days(history: &StatusPageAnalytics, monitor: Uuid) -> Vec<DayStatus> {
         .iter()
         .map(|d| DayStatus {
             day: d.day,
-            status: match d.status {
-                BarStatus::NoData => "no_data",
-                BarStatus::Up => "up",
-                BarStatus::Degraded => "degraded",
-                BarStatus::Down => "down",
-            }
-            .to_owned(),
+            status: d.status.as_str().to_owned(),
             uptime: d.uptime_percent(),
         })
         .collect()
@@ -213,15 +208,6 @@ pub async fn build_snapshot(
     .bind(tenant.id)
     .fetch_all(db)
     .await?;
-    let latest = analytics
-        .latest_by_region(tenant.id, UPTIME_WINDOW_SECS)
-        .await?;
-    let uptime: HashMap<Uuid, Option<f64>> = analytics
-        .uptime(tenant.id, UPTIME_WINDOW_SECS)
-        .await?
-        .into_iter()
-        .map(|u| (u.monitor_id, u.uptime_percent()))
-        .collect();
     let ids: Vec<Uuid> = monitors.iter().map(|m| m.0).collect();
     let now = Utc::now();
     let maintenance = if exclude_maintenance == Some(true) {
@@ -229,9 +215,10 @@ pub async fn build_snapshot(
     } else {
         Vec::new()
     };
-    let history = analytics
-        .status_page(tenant.id, &ids, now, &maintenance)
-        .await?;
+    let (latest, history) = tokio::try_join!(
+        analytics.latest_by_region(tenant.id, UPTIME_WINDOW_SECS),
+        analytics.status_page(tenant.id, &ids, now, &maintenance),
+    )?;
 
     let mut overall: Option<CheckStatus> = None;
     let monitors = monitors
@@ -288,13 +275,17 @@ pub async fn build_snapshot(
             if let Some(s) = status {
                 overall = Some(overall.map_or(s, |o| worst(o, s)));
             }
+            let uptime_windows = uptime_windows(&history, id);
             MonitorStatus {
                 id,
+                uptime_24h: uptime_windows
+                    .iter()
+                    .find(|w| w.window == "24h")
+                    .and_then(|w| w.percent),
                 name,
                 component,
                 status,
-                uptime_24h: uptime.get(&id).copied().flatten(),
-                uptime_windows: uptime_windows(&history, id),
+                uptime_windows,
                 days: days(&history, id),
                 regions,
             }

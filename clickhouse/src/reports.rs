@@ -86,6 +86,18 @@ pub enum BarStatus {
     Down,
 }
 
+impl BarStatus {
+    /// The serialized name: `no_data`, `up`, `degraded` or `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoData => "no_data",
+            Self::Up => "up",
+            Self::Degraded => "degraded",
+            Self::Down => "down",
+        }
+    }
+}
+
 /// One UTC day of one monitor (all regions).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyBar {
