@@ -47,10 +47,59 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Issues an API token for a tenant; returns the plaintext, shown once.
+/// Password hashes computed at once, process-wide: half the cores (at least one), so however
+/// many password checks arrive (sign-in, sign-up, status-page passwords), the CPU left over
+/// still serves every other request.
+fn argon2_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    })
+}
+
+/// How long a password check waits for a free slot before it is refused with a 429.
+pub const ARGON2_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs argon2 work on the blocking pool, at most [`argon2_slots`] at a time, never on the async
+/// workers. The slot moves into the blocking task, so a caller that gives up (a dropped
+/// request) does not free it before the hash is done.
+async fn bounded_argon2<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<T> {
+    let permit = tokio::time::timeout(ARGON2_QUEUE_WAIT, argon2_slots().acquire())
+        .await
+        .map_err(|_| ApiError::TooManyRequests {
+            detail: "too many password checks at once; try again in a few seconds".into(),
+            retry_after_secs: 5,
+        })?
+        .map_err(|e| ApiError::Internal(format!("argon2 slots: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let _slot = permit;
+        work()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("argon2 task: {e}")))
+}
+
+/// [`hash_password`] off the async workers, bounded in concurrency ([`bounded_argon2`]).
+pub async fn hash_password_bounded(password: &str) -> ApiResult<String> {
+    let password = password.to_owned();
+    bounded_argon2(move || hash_password(&password)).await?
+}
+
+/// [`verify_password`] off the async workers, bounded in concurrency ([`bounded_argon2`]).
+pub async fn verify_password_bounded(password: &str, stored: &str) -> ApiResult<bool> {
+    let (password, stored) = (password.to_owned(), stored.to_owned());
+    bounded_argon2(move || verify_password(&password, &stored)).await
+}
+
+/// Issues an API token with every scope (`read`, `write`, `admin`) for a tenant, as sign-up
+/// does: its first token must be able to mint the narrower ones. Returns the plaintext, shown
+/// once.
 pub async fn issue_api_token(db: &PgPool, tenant_id: Uuid, name: &str) -> ApiResult<String> {
     let token = new_secret();
-    sqlx::query("INSERT INTO api_tokens (id, tenant_id, name, prefix, token_hash) VALUES ($1, $2, $3, $4, $5)")
+    sqlx::query("INSERT INTO api_tokens (id, tenant_id, name, prefix, token_hash, scopes) VALUES ($1, $2, $3, $4, $5, '{read,write,admin}')")
         .bind(Uuid::new_v4())
         .bind(tenant_id)
         .bind(name)
@@ -68,9 +117,32 @@ pub struct ApiTenant {
     pub token_id: Uuid,
     /// Whether the token has the `write` scope (a `read`-only token may only read).
     pub can_write: bool,
+    /// Whether the token has the `admin` scope: API tokens, members, notification channels and
+    /// secret values (monitor headers marked `secret`, channel configs). Implies `write`.
+    pub can_admin: bool,
 }
 
 impl ApiTenant {
+    /// Refuses what only an `admin` token may do: managing API tokens, members and
+    /// notification channels. A leaked read or write token cannot mint itself a stronger one,
+    /// let anyone in, or redirect where alerts go.
+    pub fn require_admin(&self) -> ApiResult<()> {
+        if self.can_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this API token lacks the `admin` scope, which API tokens, members and notification channels need"
+                    .into(),
+            ))
+        }
+    }
+
+    /// Whether secret values (monitor headers marked `secret`, channel configs) are shown in
+    /// clear; without `admin` they read as [`crate::monitors::SECRET_MASK`].
+    pub fn sees_secrets(&self) -> bool {
+        self.can_admin
+    }
+
     /// Refuses a write with a read-only token.
     pub fn require_write(&self) -> ApiResult<()> {
         if self.can_write {
@@ -103,19 +175,21 @@ impl FromRequestParts<AppState> for ApiTenant {
                 "Authorization must use the Bearer scheme",
             ))?
             .trim();
-        let row: Option<(Uuid, Uuid, bool)> = sqlx::query_as(
+        let row: Option<(Uuid, Uuid, bool, bool)> = sqlx::query_as(
             "UPDATE api_tokens SET last_used_at = now() \
-             WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, tenant_id, 'write' = ANY(scopes)",
+             WHERE token_hash = $1 AND revoked_at IS NULL \
+             RETURNING id, tenant_id, 'write' = ANY(scopes), 'admin' = ANY(scopes)",
         )
         .bind(secret_hash(token))
         .fetch_optional(&state.db)
         .await?;
-        let (token_id, tenant_id, can_write) =
+        let (token_id, tenant_id, can_write, can_admin) =
             row.ok_or(ApiError::Unauthorized("invalid or revoked API token"))?;
         Ok(Self {
             tenant_id,
             token_id,
-            can_write,
+            can_write: can_write || can_admin,
+            can_admin,
         })
     }
 }
@@ -327,12 +401,14 @@ async fn check_credentials(db: &PgPool, email: &str, password: &str) -> ApiResul
     let denied = ApiError::Unauthorized("wrong email or password");
     let Some((user_id, Some(hash), Some(tenant_id))) = row else {
         // Same cost whether or not the user exists.
-        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let dummy = DUMMY.get_or_init(|| hash_password("no such user").unwrap_or_default());
-        let _ = verify_password(password, dummy);
+        static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        let dummy = DUMMY
+            .get_or_try_init(|| hash_password_bounded("no such user"))
+            .await?;
+        let _ = verify_password_bounded(password, dummy).await?;
         return Err(denied);
     };
-    if !verify_password(password, &hash) {
+    if !verify_password_bounded(password, &hash).await? {
         return Err(denied);
     }
     let secret = new_secret();
@@ -363,6 +439,12 @@ impl SessionUser {
     /// Whether the user may change things in the tenant (owner, admin, editor; not a viewer).
     pub fn can_edit(&self) -> bool {
         self.role.can_edit()
+    }
+
+    /// Whether the user may do what an `admin` token may (owner and admin roles): members,
+    /// tokens, notification channels, secret values.
+    pub fn can_admin(&self) -> bool {
+        self.role.can_admin()
     }
 }
 

@@ -4,6 +4,10 @@
 //! A webhook's `secret` (for signing deliveries) is write-only: it is stored, but no response
 //! ever carries it — `config.secret_set` says whether there is one — and it is never logged
 //! nor put in the audit log.
+//!
+//! A channel's config says where alerts go and often carries a credential in its URL (a Slack
+//! incoming webhook is one), so only `admin` tokens manage channels and read their configs; any
+//! other token sees every text in `config` as `********` ([`Channel::masked`]).
 
 use crate::error::{ApiError, ApiResult, FieldProblem};
 use crate::incidents::{problems_to_result, text_problem};
@@ -63,7 +67,8 @@ pub struct Channel {
     pub id: Uuid,
     pub name: String,
     pub kind: ChannelKind,
-    /// The stored config, except that a webhook shows `secret_set` instead of its secret.
+    /// The stored config, except that a webhook shows `secret_set` instead of its secret. Tokens
+    /// without the `admin` scope see every text in it as `********`.
     pub config: Value,
     pub enabled: bool,
     pub version: i32,
@@ -201,6 +206,23 @@ fn is_slack_webhook(url: &str) -> bool {
         })
 }
 
+impl Channel {
+    /// The channel as a token without the `admin` scope sees it: every text in `config` (URLs,
+    /// addresses) replaced by [`crate::monitors::SECRET_MASK`]; the shape and `secret_set` stay.
+    pub fn masked(mut self) -> Self {
+        fn mask(value: &mut Value) {
+            match value {
+                Value::String(s) => *s = crate::monitors::SECRET_MASK.to_owned(),
+                Value::Array(items) => items.iter_mut().for_each(mask),
+                Value::Object(map) => map.values_mut().for_each(mask),
+                _ => {}
+            }
+        }
+        mask(&mut self.config);
+        self
+    }
+}
+
 /// The stored config as responses show it: known settings only, a webhook's secret as
 /// `secret_set`.
 fn public_config(kind: ChannelKind, stored: &Value) -> Value {
@@ -263,6 +285,14 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &ChannelInput) -> ApiRe
         object.insert("secret".into(), Value::String(secret));
     }
     let name = input.name.trim();
+    let mut tx = db.begin().await?;
+    crate::limits::reserve(
+        &mut tx,
+        tenant_id,
+        crate::limits::Bounded::NotificationChannels,
+        1,
+    )
+    .await?;
     let row: ChannelRow = sqlx::query_as(&format!(
         "INSERT INTO notification_channels (id, tenant_id, name, kind, config, enabled) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -273,9 +303,10 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &ChannelInput) -> ApiRe
     .bind(stored_name(&input.kind))
     .bind(&config)
     .bind(input.enabled)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|e| write_error(e, name))?;
+    tx.commit().await?;
     from_row(row)
 }
 

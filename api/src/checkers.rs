@@ -14,38 +14,87 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-fn verify_signature(
+/// Checks a checker request's signature with the secret of the region it names, then spends
+/// its nonce; answers the region the request may speak for. Refused (401): unknown regions, a
+/// timestamp outside [`plan::MAX_SKEW_SECS`], another secret's signature, a nonce seen before.
+async fn verify_signature(
     state: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<()> {
+) -> ApiResult<String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let timestamp = header(plan::TIMESTAMP_HEADER)
-        .and_then(|t| t.parse::<i64>().ok())
-        .ok_or(ApiError::Unauthorized(
-            "missing or malformed checker timestamp",
-        ))?;
-    let signature = header(plan::SIGNATURE_HEADER)
-        .ok_or(ApiError::Unauthorized("missing checker signature"))?;
+    let (Some(region), Some(timestamp), Some(nonce), Some(signature)) = (
+        header(plan::REGION_HEADER),
+        header(plan::TIMESTAMP_HEADER).and_then(|t| t.parse::<i64>().ok()),
+        header(plan::NONCE_HEADER),
+        header(plan::SIGNATURE_HEADER),
+    ) else {
+        return Err(ApiError::Unauthorized(
+            "missing or malformed checker signature headers (region, timestamp, nonce, signature)",
+        ));
+    };
+    if !state.config.regions.iter().any(|r| r == region) {
+        return Err(ApiError::Unauthorized("unknown checker region"));
+    }
     let path_and_query = uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or(uri.path());
-    let ok = plan::verify(
-        &state.config.checker_secret,
-        Utc::now().timestamp(),
+    let request = plan::SignedRequest {
+        region,
         timestamp,
-        method.as_str(),
+        nonce,
+        method: method.as_str(),
         path_and_query,
         body,
+    };
+    plan::verify(
+        state.checker_secrets.for_region(region),
+        Utc::now().timestamp(),
+        &request,
         signature,
-    );
-    if ok {
+    )
+    .map_err(|e| {
+        ApiError::Unauthorized(match e {
+            plan::SignatureError::Skew => "checker request timestamp is outside the allowed window",
+            plan::SignatureError::Malformed => "malformed checker nonce",
+            plan::SignatureError::Mismatch => "bad checker signature",
+        })
+    })?;
+    if !spend_nonce(&state.db, region, nonce, timestamp).await? {
+        return Err(ApiError::Unauthorized("replayed checker request"));
+    }
+    Ok(region.to_owned())
+}
+
+/// Remembers a nonce until its request's timestamp leaves the window; `false` when it was
+/// already spent. In PostgreSQL, so every app server refuses a request another one accepted.
+async fn spend_nonce(db: &PgPool, region: &str, nonce: &str, timestamp: i64) -> ApiResult<bool> {
+    let expires_at = chrono::DateTime::from_timestamp(timestamp + plan::MAX_SKEW_SECS, 0)
+        .ok_or(ApiError::Unauthorized("malformed checker timestamp"))?;
+    let inserted = sqlx::query(
+        "WITH expired AS (DELETE FROM checker_nonces WHERE expires_at < now()) \
+         INSERT INTO checker_nonces (region, nonce, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(region)
+    .bind(nonce)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// A checker may ask and speak only for the region whose secret signed its request.
+fn same_region(signed: &str, claimed: &str) -> ApiResult<()> {
+    if signed == claimed {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized("bad checker signature"))
+        Err(ApiError::Forbidden(format!(
+            "signed for region {signed:?}, not {claimed:?}"
+        )))
     }
 }
 
@@ -129,7 +178,7 @@ pub async fn plan_handler(
     Query(event): Query<CheckEvent>,
     Query(tick): Query<PlanTick>,
 ) -> ApiResult<Response> {
-    verify_signature(&state, &method, &uri, &headers, b"")?;
+    let signed_region = verify_signature(&state, &method, &uri, &headers, b"").await?;
     if event.shards == 0 || event.shard >= event.shards {
         return Err(ApiError::field(
             "shard",
@@ -142,6 +191,7 @@ pub async fn plan_handler(
             format!("unknown region {:?}", event.region),
         ));
     }
+    same_region(&signed_region, &event.region)?;
     if !(1..=3600).contains(&tick.tick) {
         return Err(ApiError::field(
             "tick",
@@ -162,18 +212,71 @@ pub async fn plan_handler(
     Ok(([(header::ETAG, etag)], axum::Json(plan)).into_response())
 }
 
+/// Refuses results stamped outside the window around now ([`plan::MAX_RESULT_AGE_SECS`] back,
+/// [`plan::MAX_RESULT_AHEAD_SECS`] ahead), naming the first one at fault.
+fn check_result_times(report: &FastPathReport, now: chrono::DateTime<Utc>) -> ApiResult<()> {
+    let earliest = now - chrono::Duration::seconds(plan::MAX_RESULT_AGE_SECS);
+    let latest = now + chrono::Duration::seconds(plan::MAX_RESULT_AHEAD_SECS);
+    match report
+        .results
+        .iter()
+        .position(|r| r.checked_at < earliest || r.checked_at > latest)
+    {
+        None => Ok(()),
+        Some(i) => Err(ApiError::field(
+            format!("results[{i}].checked_at"),
+            format!(
+                "must be within {} s before and {} s after the API's clock",
+                plan::MAX_RESULT_AGE_SECS,
+                plan::MAX_RESULT_AHEAD_SECS
+            ),
+        )),
+    }
+}
+
+/// What a fast-path report changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recorded {
+    /// Results stored (an older result than the stored one changes nothing).
+    pub recorded: usize,
+    /// Results for monitors the region does not check: unknown, disabled, another region's, or
+    /// with a tenant that is not the monitor's.
+    pub ignored: usize,
+}
+
 /// Records failures and status changes per (monitor, region) as the checkers report them.
-pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<usize> {
+pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<Recorded> {
     let mut tx = db.begin().await?;
-    let mut recorded = 0;
+    // Only monitors of the tenant the plan named, enabled and checked from this region: a report
+    // cannot touch another tenant's monitor or speak for a region the plan leaves out.
+    let ids: Vec<Uuid> = report.results.iter().map(|r| r.monitor_id).collect();
+    let checked_here: std::collections::HashMap<Uuid, Uuid> = sqlx::query_as::<_, (Uuid, Uuid)>(
+        "SELECT m.id, m.tenant_id FROM monitors m WHERE m.id = ANY ($1) AND m.enabled \
+         AND (cardinality(m.regions) = 0 OR $2 = ANY (m.regions))",
+    )
+    .bind(&ids)
+    .bind(&report.region)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut outcome = Recorded::default();
     for result in &report.results {
-        // Scoped by the tenant the plan named, so a report cannot touch another tenant's monitor.
+        if checked_here.get(&result.monitor_id) != Some(&result.tenant_id) {
+            outcome.ignored += 1;
+            continue;
+        }
+        let failure = result
+            .failure
+            .map(|f| serde_json::to_value(f).map_err(|e| ApiError::Internal(e.to_string())))
+            .transpose()?;
         let done = sqlx::query(
-            "INSERT INTO monitor_region_state (monitor_id, region, status, since, last_checked_at, last_error) \
-             SELECT m.id, $3, $4, $5, $5, $6 FROM monitors m WHERE m.id = $1 AND m.tenant_id = $2 \
+            "INSERT INTO monitor_region_state (monitor_id, region, status, since, last_checked_at, last_error, last_failure) \
+             SELECT m.id, $3, $4, $5, $5, $6, $7 FROM monitors m WHERE m.id = $1 AND m.tenant_id = $2 \
              ON CONFLICT (monitor_id, region) DO UPDATE SET \
                since = CASE WHEN monitor_region_state.status = EXCLUDED.status THEN monitor_region_state.since ELSE EXCLUDED.since END, \
-               status = EXCLUDED.status, last_checked_at = EXCLUDED.last_checked_at, last_error = EXCLUDED.last_error \
+               status = EXCLUDED.status, last_checked_at = EXCLUDED.last_checked_at, last_error = EXCLUDED.last_error, \
+               last_failure = EXCLUDED.last_failure \
              WHERE monitor_region_state.last_checked_at <= EXCLUDED.last_checked_at",
         )
         .bind(result.monitor_id)
@@ -182,12 +285,13 @@ pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<u
         .bind(status_str(result.status))
         .bind(result.checked_at)
         .bind(&result.error)
+        .bind(failure)
         .execute(&mut *tx)
         .await?;
-        recorded += done.rows_affected() as usize;
+        outcome.recorded += done.rows_affected() as usize;
     }
     tx.commit().await?;
-    Ok(recorded)
+    Ok(outcome)
 }
 
 pub async fn results_handler(
@@ -197,14 +301,25 @@ pub async fn results_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
-    verify_signature(&state, &method, &uri, &headers, &body)?;
+    let signed_region = verify_signature(&state, &method, &uri, &headers, &body).await?;
     let report: FastPathReport = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("results report: {e}")))?;
+    same_region(&signed_region, &report.region)?;
+    check_result_times(&report, Utc::now())?;
     let recorded = record_results(&state.db, &report).await?;
+    if recorded.ignored > 0 {
+        tracing::warn!(
+            region = %report.region, run_id = %report.run_id, ignored = recorded.ignored,
+            "results for monitors this region does not check were ignored"
+        );
+    }
     let tenants: std::collections::BTreeSet<Uuid> =
         report.results.iter().map(|r| r.tenant_id).collect();
     for tenant_id in tenants {
         state.status.invalidate(tenant_id);
     }
-    Ok(axum::Json(serde_json::json!({ "recorded": recorded })))
+    Ok(axum::Json(serde_json::json!({
+        "recorded": recorded.recorded,
+        "ignored": recorded.ignored,
+    })))
 }

@@ -108,19 +108,11 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &ComponentInput) -> Api
         .flatten()
         .collect(),
     )?;
-    let (count, limit): (i64, i32) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM components WHERE tenant_id = $1), max_components FROM tenants WHERE id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_one(db)
-    .await?;
-    if count >= i64::from(limit) {
-        return Err(ApiError::Forbidden(format!(
-            "your plan allows {limit} components; delete one or upgrade the plan"
-        )));
-    }
+    // Counted and inserted under the tenant's lock: concurrent creates cannot pass the plan.
+    let mut tx = db.begin().await?;
+    crate::limits::reserve(&mut tx, tenant_id, crate::limits::Bounded::Components, 1).await?;
     let name = input.name.trim();
-    sqlx::query_as(&format!(
+    let component = sqlx::query_as(&format!(
         "INSERT INTO components (id, tenant_id, name, description, position, group_id) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
     ))
@@ -130,9 +122,11 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &ComponentInput) -> Api
     .bind(&input.description)
     .bind(input.position)
     .bind(input.group_id)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await
-    .map_err(|e| write_error(e, name))
+    .map_err(|e| write_error(e, name))?;
+    tx.commit().await?;
+    Ok(component)
 }
 
 pub async fn list(db: &PgPool, tenant_id: Uuid) -> ApiResult<Vec<Component>> {
@@ -252,16 +246,26 @@ pub async fn create_group(
 ) -> ApiResult<ComponentGroup> {
     problems_to_result(name_problem(&input.name).into_iter().collect())?;
     let name = input.name.trim();
-    sqlx::query_as(&format!(
+    let mut tx = db.begin().await?;
+    crate::limits::reserve(
+        &mut tx,
+        tenant_id,
+        crate::limits::Bounded::ComponentGroups,
+        1,
+    )
+    .await?;
+    let group = sqlx::query_as(&format!(
         "INSERT INTO component_groups (id, tenant_id, name, position) VALUES ($1, $2, $3, $4) RETURNING {GROUP_COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(tenant_id)
     .bind(name)
     .bind(input.position)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await
-    .map_err(|e| group_error(e, name))
+    .map_err(|e| group_error(e, name))?;
+    tx.commit().await?;
+    Ok(group)
 }
 
 pub async fn list_groups(db: &PgPool, tenant_id: Uuid) -> ApiResult<Vec<ComponentGroup>> {

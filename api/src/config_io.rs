@@ -14,8 +14,7 @@ use crate::monitors::MonitorInput;
 use crate::rest::{parse_stored, stored_name};
 use crate::status_pages::{Branding, Visibility};
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -452,6 +451,10 @@ fn body_problem(message: impl Into<String>) -> ApiError {
 /// Parses a request body: JSON for `application/json` (and `+json`), YAML otherwise (YAML
 /// content types, `text/plain` or none). Syntax errors are 422 on `body` with line and column.
 /// Returns the document and the parsed tree (to find keys nothing reads).
+///
+/// Bounded before anything is built ([`crate::input::Caps::DOCUMENT`]): a body past the size is
+/// 413; YAML anchors and aliases, and a document past the node or depth cap, are 422 on `body`,
+/// found by a pass over the parser's events (or, for JSON, a pass that keeps nothing).
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> ApiResult<(ConfigDocument, Value)> {
     let media = content_type
         .map(|c| {
@@ -472,15 +475,38 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> ApiResult<(ConfigDocume
             "unsupported content type {media:?}: send the document as application/yaml, text/yaml or application/json"
         )));
     }
+    let caps = crate::input::Caps::DOCUMENT;
+    if body.len() > caps.bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the document is larger than {} bytes, the most an import reads",
+            caps.bytes
+        )));
+    }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(body_problem(
             "is empty: send a config document (GET /api/v1/config exports one)",
         ));
     }
     let tree: Value = if is_json {
-        serde_json::from_slice(body).map_err(|e| body_problem(format!("is not valid JSON: {e}")))?
+        crate::input::parse_json(body, caps).map_err(|e| match e {
+            ApiError::BadRequest(message) => body_problem(
+                message
+                    .strip_prefix("the body ")
+                    .map(str::to_owned)
+                    .unwrap_or(message),
+            ),
+            other => other,
+        })?
     } else {
-        serde_yaml_ng::from_slice(body).map_err(|e| {
+        let text = std::str::from_utf8(body).map_err(|e| {
+            body_problem(format!(
+                "is not UTF-8 text (byte {} is not): send YAML as UTF-8",
+                e.valid_up_to()
+            ))
+        })?;
+        // No alias, and the node and depth caps, before serde_yaml_ng builds anything.
+        crate::input::check_yaml(text, caps)?;
+        serde_yaml_ng::from_str(text).map_err(|e| {
             let mut message = format!("is not valid YAML: {e}");
             if let Some(at) = e.location() {
                 if !message.contains("line") {
@@ -660,6 +686,7 @@ async fn plan(
     limits: &Limits,
     regions: &[String],
     base_domain: &str,
+    sees_secrets: bool,
 ) -> ApiResult<Work> {
     let mut problems: Vec<FieldProblem> = Vec::new();
     if doc.version != FORMAT_VERSION {
@@ -704,7 +731,8 @@ async fn plan(
             Some(Some(raw)) => match tenants::validate_custom_domain(raw, base_domain) {
                 Ok(domain) => {
                     let claimed: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM status_pages WHERE custom_domain = $1 AND tenant_id <> $2)",
+                        "SELECT EXISTS (SELECT 1 FROM status_pages WHERE custom_domain = $1 AND tenant_id <> $2 \
+                         AND domain_verified_at IS NOT NULL)",
                     )
                     .bind(&domain)
                     .bind(tenant_id)
@@ -897,8 +925,24 @@ async fn plan(
             "monitors",
             monitors.iter().map(|m| m.name.as_str()),
         ));
-        for (i, monitor) in monitors.into_iter().enumerate() {
+        for (i, mut monitor) in monitors.into_iter().enumerate() {
             let at = format!("monitors[{i}]");
+            // A secret header given in clear by a token that cannot read secrets always counts
+            // as a change, so dry runs cannot be used to guess a stored value.
+            let clear_secret = matches!(&monitor.spec, MonitorSpec::Http(http)
+                if http.headers.iter().any(|h| h.secret && h.value != crate::monitors::SECRET_MASK));
+            // An export shows secret header values masked to tokens without `admin`: the mask
+            // keeps the stored value.
+            let stored = current
+                .monitors
+                .iter()
+                .find(|m| m.name == monitor.name.trim())
+                .map(|m| &m.spec);
+            problems.extend(crate::monitors::keep_masked_secrets(
+                &mut monitor.spec,
+                stored,
+                &format!("{at}."),
+            ));
             for key in unknown_monitor_keys(&tree["monitors"][i], &monitor) {
                 problems.push(problem(
                     format!("{at}.{key}"),
@@ -943,6 +987,9 @@ async fn plan(
                 }
                 Some(now) => {
                     let mut changes = spec_changes(&now.spec, &monitor.spec);
+                    if clear_secret && !sees_secrets && !changes.iter().any(|c| c == "headers") {
+                        changes.push("headers".into());
+                    }
                     changes.extend(
                         [
                             (
@@ -1210,6 +1257,8 @@ async fn write(
              custom_domain = CASE WHEN $6 THEN $7 ELSE custom_domain END, \
              domain_token = CASE WHEN $6 THEN $8 ELSE domain_token END, \
              domain_verified_at = CASE WHEN $6 THEN NULL ELSE domain_verified_at END, \
+             domain_claimed_at = CASE WHEN $6 THEN CASE WHEN $7::text IS NULL THEN NULL ELSE now() END \
+                                 ELSE domain_claimed_at END, \
              exclude_maintenance = $9, \
              version = version + 1, updated_at = now() WHERE tenant_id = $1",
         )
@@ -1264,6 +1313,7 @@ pub async fn import(
         &limits,
         regions,
         base_domain,
+        who.sees_secrets(),
     )
     .await?;
     if dry_run {
@@ -1325,7 +1375,8 @@ pub struct ImportQuery {
 
 /// The tenant's configuration as a document: status page settings (never the password or
 /// tokens), component groups, components and monitors, referring to each other by name, each
-/// list sorted by name.
+/// list sorted by name. Without the `admin` scope, header values marked `secret` read
+/// `********`; importing the file back keeps the stored values.
 #[utoipa::path(
     get,
     path = "/api/v1/config",
@@ -1346,7 +1397,12 @@ pub(crate) async fn export_config(
     who: ApiTenant,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
-    let doc = export(&state.db, who.tenant_id).await?;
+    let mut doc = export(&state.db, who.tenant_id).await?;
+    if !who.sees_secrets() {
+        for monitor in doc.monitors.iter_mut().flatten() {
+            crate::monitors::mask_secrets(&mut monitor.spec);
+        }
+    }
     Ok(match query.format.unwrap_or_default() {
         ConfigFormat::Json => Json(doc).into_response(),
         ConfigFormat::Yaml => {
@@ -1373,7 +1429,8 @@ pub(crate) async fn export_config(
         (status = 400, description = "malformed query or unsupported content type", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "applying with a read-only token, or a plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid document (syntax errors name line and column on `body`); `errors` names the fields, e.g. `monitors[2].url`", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 413, description = "the document is larger than 1 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid document (syntax errors name line and column on `body`), YAML anchors or aliases, more than 50 000 values or nesting deeper than 32; `errors` names the fields, e.g. `monitors[2].url`", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
 )]
@@ -1382,13 +1439,13 @@ pub(crate) async fn import_config(
     who: ApiTenant,
     ApiQuery(query): ApiQuery<ImportQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> ApiResult<Json<ImportPlan>> {
     let dry_run = query.dry_run.unwrap_or(true);
     if !dry_run {
         who.require_write()?;
     }
-    let body = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let body = crate::input::read_body(body, crate::input::MAX_DOCUMENT_BYTES).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());

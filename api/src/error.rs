@@ -19,6 +19,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A per-tenant bound ([`crate::limits`]): a 403 whose `limit` member names the column.
+    #[error("plan limit {limit}: {detail}")]
+    PlanLimit { limit: &'static str, detail: String },
     #[error("not found")]
     NotFound(&'static str),
     #[error("precondition failed: {0}")]
@@ -27,6 +30,15 @@ pub enum ApiError {
     Conflict(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Too many attempts, or too many at once: a 429 with `Retry-After`.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    /// A body past the size an endpoint reads (413), refused while it was read.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -47,11 +59,13 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::PlanLimit { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Database(e) if unique_violation(e).is_some() => StatusCode::CONFLICT,
             Self::Database(e) if foreign_key_violation(e) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Database(_) | Self::Analytics(_) | Self::Internal(_) => {
@@ -86,6 +100,9 @@ pub struct Problem {
     /// The fields at fault, for validation errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// The plan limit reached (e.g. `max_monitors`), for 403s refused by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -103,10 +120,13 @@ impl IntoResponse for ApiError {
             ),
             Self::Unauthorized(why) => ("Unauthorized", (*why).to_owned(), vec![]),
             Self::Forbidden(why) => ("Forbidden", why.clone(), vec![]),
+            Self::PlanLimit { detail, .. } => ("Plan limit reached", detail.clone(), vec![]),
             Self::NotFound(what) => ("Not found", format!("{what} not found"), vec![]),
             Self::PreconditionFailed(why) => ("Precondition failed", why.clone(), vec![]),
             Self::Conflict(why) => ("Conflict", why.clone(), vec![]),
             Self::BadRequest(why) => ("Bad request", why.clone(), vec![]),
+            Self::TooManyRequests { detail, .. } => ("Too many requests", detail.clone(), vec![]),
+            Self::PayloadTooLarge(why) => ("Payload too large", why.clone(), vec![]),
             Self::Database(e) if status == StatusCode::CONFLICT => (
                 "Conflict",
                 format!(
@@ -135,12 +155,25 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            limit: match &self {
+                Self::PlanLimit { limit, .. } => Some((*limit).to_owned()),
+                _ => None,
+            },
         };
         let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -161,16 +194,32 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 
 /// `Json` whose rejections are problem+json too, naming the field when one is at fault.
 /// Strings with NUL characters are refused here: PostgreSQL cannot store them in text.
+/// The body is bounded while it is read and parsed ([`crate::input::Caps::JSON_BODY`]): size
+/// (413), then values and depth (422 on `body`), before any tree is built.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value): axum::Json<serde_json::Value> =
-            axum::Json::from_request(req, state).await?;
-        decode_json(value).map(Self)
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::BadRequest(
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let caps = crate::input::Caps::JSON_BODY;
+        let body = crate::input::read_body(req.into_body(), caps.bytes).await?;
+        decode_json(crate::input::parse_json(&body, caps)?).map(Self)
     }
 }
 

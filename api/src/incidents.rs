@@ -2,6 +2,7 @@
 //! components it affects and the status it puts each in. Every query is scoped by tenant.
 
 use crate::error::{ApiError, ApiResult, FieldProblem};
+use crate::limits::Bounded;
 use crate::rest::{parse_stored, stored_name, Page, PageQuery};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -230,6 +231,12 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &IncidentInput) -> ApiR
     let now = Utc::now();
     let resolved_at = (input.status == IncidentStatus::Resolved).then_some(now);
     let mut tx = db.begin().await?;
+    // Counted and inserted under the tenant's lock: concurrent creates cannot pass the bounds.
+    let mut bounds = vec![Bounded::Incidents];
+    if input.status != IncidentStatus::Resolved {
+        bounds.push(Bounded::OpenIncidents);
+    }
+    crate::limits::reserve_all(&mut tx, tenant_id, &bounds).await?;
     sqlx::query(
         "INSERT INTO incidents (id, tenant_id, title, status, impact, started_at, resolved_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -463,6 +470,21 @@ pub async fn add_update(
     }
     let status = stored_name(&input.status);
     let mut tx = db.begin().await?;
+    // The timeline is bounded, and so is reopening: a resolved incident becomes an open one.
+    // The first reserve takes the tenant's lock, so the incident's status read next holds.
+    crate::limits::reserve(&mut tx, tenant_id, Bounded::IncidentUpdates(id), 1).await?;
+    if input.status != IncidentStatus::Resolved {
+        let resolved: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM incidents WHERE tenant_id = $1 AND id = $2 AND status = 'resolved')",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if resolved {
+            crate::limits::reserve(&mut tx, tenant_id, Bounded::OpenIncidents, 1).await?;
+        }
+    }
     let updated: Option<Uuid> = sqlx::query_scalar(
         "UPDATE incidents SET status = $4, \
          resolved_at = CASE WHEN $4 = 'resolved' THEN coalesce(resolved_at, now()) ELSE NULL END, \
@@ -527,7 +549,7 @@ pub async fn recent(db: &PgPool, tenant_id: Uuid, days: i32) -> ApiResult<Vec<In
     let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
         "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant_id = $1 \
          AND (status <> 'resolved' OR resolved_at > now() - make_interval(days => $2)) \
-         ORDER BY started_at DESC, id DESC LIMIT 50"
+         ORDER BY (status <> 'resolved') DESC, started_at DESC, id DESC LIMIT 50"
     ))
     .bind(tenant_id)
     .bind(days)

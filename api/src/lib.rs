@@ -9,10 +9,13 @@ pub mod components;
 pub mod config_io;
 pub mod error;
 pub mod incidents;
+pub mod input;
+pub mod limits;
 pub mod maintenance;
 pub mod members;
 pub mod monitors;
 pub mod openapi;
+pub mod page_access;
 pub mod public;
 pub mod rest;
 pub mod status;
@@ -62,10 +65,18 @@ pub struct AppState {
     page_access: Arc<std::sync::RwLock<std::collections::HashMap<Uuid, status_pages::PageAccess>>>,
     /// Resolver for custom-domain TXT lookups (`IP[:port]`); `None`: the system one.
     pub domain_resolver: Option<String>,
+    /// The secret each region's checker signs with (`CHECKER_SECRETS`); every region without
+    /// one of its own uses `config.checker_secret`.
+    pub checker_secrets: Arc<checker::plan::CheckerSecrets>,
+    /// The page-access cookie key and the password-guess limits ([`page_access::admit`]).
+    pub page_gate: Arc<page_access::PageGate>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, analytics: Analytics, config: ApiConfig) -> Self {
+        let checker_secrets = Arc::new(checker::plan::CheckerSecrets::shared(
+            config.checker_secret.clone(),
+        ));
         Self {
             db,
             analytics,
@@ -73,8 +84,17 @@ impl AppState {
             status: status::StatusCache::new(Duration::from_secs(10)),
             known_tenants: Arc::default(),
             domain_resolver: None,
+            checker_secrets,
             page_access: Arc::default(),
+            page_gate: Arc::new(page_access::PageGate::random()),
         }
+    }
+
+    /// Signs page-access cookies with `key` ([`page_access::load_cookie_secret`]) instead of
+    /// the random per-process key [`AppState::new`] starts with.
+    pub fn with_page_cookie_secret(mut self, key: &[u8]) -> Self {
+        self.page_gate = Arc::new(page_access::PageGate::new(key));
+        self
     }
 
     /// The page's visibility and password hash; the last known ones when PostgreSQL fails (a
@@ -96,6 +116,12 @@ impl AppState {
                 .cloned()
                 .ok_or(e),
         }
+    }
+
+    /// Per-region checker secrets (the shared one stays the default).
+    pub fn with_checker_secrets(mut self, secrets: checker::plan::CheckerSecrets) -> Self {
+        self.checker_secrets = Arc::new(secrets);
+        self
     }
 
     pub fn with_domain_resolver(mut self, resolver: Option<String>) -> Self {
@@ -210,9 +236,11 @@ async fn health(State(state): State<AppState>) -> ApiResult<Json<serde_json::Val
     responses((status = 201, description = "created", body = tenancy::CreatedTenant),
               (status = 400, description = "malformed JSON", body = crate::error::Problem, content_type = "application/problem+json"),
               (status = 403, description = "sign-up is closed on this deployment", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 429, description = "too many sign-ups from this client address; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn create_tenant(
     State(state): State<AppState>,
+    client: tenancy::SignupClient,
     ApiJson(input): ApiJson<tenancy::NewTenant>,
 ) -> ApiResult<(StatusCode, Json<tenancy::CreatedTenant>)> {
     if !state.config.open_signup {
@@ -220,7 +248,7 @@ async fn create_tenant(
             "sign-up is closed on this deployment".into(),
         ));
     }
-    let created = tenancy::create_tenant(&state.db, &input).await?;
+    let created = tenancy::create_tenant_limited(&state.db, &input, client.0).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -255,24 +283,23 @@ async fn own_status(
     params(("slug" = String, Path, description = "the tenant's slug"),
            ("Status-Page-Password" = Option<String>, Header, description = "for a password-protected page")),
     responses((status = 200, description = "the snapshot", body = status::StatusSnapshot),
-              (status = 401, description = "password-protected: wrong or missing password", body = crate::error::Problem, content_type = "application/problem+json"),
-              (status = 404, description = "no such page, or a private one", body = crate::error::Problem, content_type = "application/problem+json")))]
+              (status = 401, description = "password-protected: wrong or missing password (or page-access cookie)", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "no such page, or a private one", body = crate::error::Problem, content_type = "application/problem+json"),
+              (status = 429, description = "too many password attempts for the page or from this client; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json")))]
 async fn public_status(
     State(state): State<AppState>,
     ApiPath(slug): ApiPath<String>,
-    headers: axum::http::HeaderMap,
+    visitor: page_access::Visitor,
 ) -> ApiResult<Json<status::StatusSnapshot>> {
     let tenant = state
         .tenant_by_slug(&slug)
         .await?
         .ok_or(ApiError::NotFound("status page"))?;
-    let password = headers
-        .get("status-page-password")
-        .and_then(|v| v.to_str().ok());
-    status_pages::check_access(&state.page_access(tenant.id).await?, password)?;
+    page_access::admit(&state, tenant.id, &visitor).await?;
     let snapshot = state
         .status
         .get(&state.db, &state.analytics, &tenant)
         .await?;
-    Ok(Json((*snapshot).clone()))
+    // Visitors get each failure's kind, never its detail.
+    Ok(Json(snapshot.for_visitors()))
 }

@@ -122,6 +122,7 @@ pub async fn create(
     check_components_exist(db, tenant_id, "component_ids[{i}]", &input.component_ids).await?;
     let id = Uuid::new_v4();
     let mut tx = db.begin().await?;
+    crate::limits::reserve(&mut tx, tenant_id, crate::limits::Bounded::Maintenances, 1).await?;
     sqlx::query(
         "INSERT INTO maintenances (id, tenant_id, title, description, status, starts_at, ends_at, auto_transition) \
          VALUES ($1, $2, $3, $4, 'scheduled', $5, $6, $7)",
@@ -350,14 +351,21 @@ pub async fn current_and_upcoming(
     let rows: Vec<MaintenanceRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM maintenances m WHERE m.tenant_id = $1 \
          AND m.ends_at > now() - make_interval(days => $2) \
-         ORDER BY m.starts_at, m.id LIMIT 50"
+         ORDER BY (m.ends_at > now()) DESC, CASE WHEN m.ends_at > now() THEN m.starts_at END, \
+         m.ends_at DESC, m.id LIMIT 100"
     ))
     .bind(tenant_id)
     .bind(days)
     .fetch_all(db)
     .await?;
     let now = Utc::now();
-    rows.into_iter().map(|row| from_row(row, now)).collect()
+    // Windows that have not ended come first in the limit, so many past ones never hide them.
+    let mut windows = rows
+        .into_iter()
+        .map(|row| from_row(row, now))
+        .collect::<ApiResult<Vec<_>>>()?;
+    windows.sort_by_key(|m| (m.starts_at, m.id));
+    Ok(windows)
 }
 
 #[cfg(test)]

@@ -3,11 +3,11 @@
 //! membership in this tenant; every query here is scoped by the tenant, so a user's memberships
 //! in other tenants are never shown nor changed. A tenant always keeps at least one owner.
 //!
-//! Over `/api/v1`: writes need the `write` scope and are audited; a member of another tenant is
+//! Over `/api/v1`: writes need the `admin` scope and are audited; a member of another tenant is
 //! a 404. Adding a member takes `Idempotency-Key`, except together with a password: the key's
 //! stored request fingerprint is a plain SHA-256 of the body, which must never cover a password.
 
-use crate::auth::{hash_password, ApiTenant};
+use crate::auth::{hash_password_bounded, ApiTenant};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, FieldProblem};
 use crate::rest::{
     audit, created, idempotent, parse_stored, stored_name, CreateRequest, Page, PageQuery,
@@ -42,6 +42,23 @@ impl Role {
     /// Whether this role may change things (everyone but a viewer).
     pub fn can_edit(self) -> bool {
         !matches!(self, Role::Viewer)
+    }
+
+    /// Whether this role may manage members, API tokens and notification channels and see
+    /// secret values: owners and admins.
+    pub fn can_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+
+    /// The API token scopes that match this role, so a session and a token of the same person
+    /// can do the same: owner and admin `read, write, admin`; editor `read, write`; viewer `read`.
+    pub fn scopes(self) -> &'static [crate::tokens::Scope] {
+        use crate::tokens::Scope::*;
+        match self {
+            Role::Owner | Role::Admin => &[Read, Write, Admin],
+            Role::Editor => &[Read, Write],
+            Role::Viewer => &[Read],
+        }
     }
 
     /// Parses a role from a request, or the problem with it on `field`.
@@ -159,6 +176,7 @@ pub async fn add(db: &PgPool, tenant_id: Uuid, input: &MemberInput) -> ApiResult
     };
     let mut tx = db.begin().await?;
     lock_tenant(&mut tx, tenant_id).await?;
+    crate::limits::reserve(&mut tx, tenant_id, crate::limits::Bounded::Members, 1).await?;
     let existing: Option<Uuid> =
         sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower($1)")
             .bind(email)
@@ -173,7 +191,10 @@ pub async fn add(db: &PgPool, tenant_id: Uuid, input: &MemberInput) -> ApiResult
         }
         Some(id) => (id, false),
         None => {
-            let hash = input.password.as_deref().map(hash_password).transpose()?;
+            let hash = match input.password.as_deref() {
+                Some(password) => Some(hash_password_bounded(password).await?),
+                None => None,
+            };
             let inserted: Option<Uuid> = sqlx::query_scalar(
                 "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) \
                  ON CONFLICT (lower(email)) DO NOTHING RETURNING id",
@@ -366,7 +387,7 @@ pub fn routes() -> Router<AppState> {
         (status = 201, description = "added", body = Member),
         (status = 400, description = "malformed JSON or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope, or the plan limit `max_members` (named in `limit`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid input or already a member; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
@@ -376,7 +397,7 @@ pub async fn add_member(
     who: ApiTenant,
     request: CreateRequest<MemberInput>,
 ) -> ApiResult<Response> {
-    who.require_write()?;
+    who.require_admin()?;
     if request.idempotency_key.is_some() && request.input.password.is_some() {
         return Err(ApiError::field(
             "Idempotency-Key",
@@ -437,7 +458,7 @@ pub async fn list_members(
         (status = 200, description = "the updated member", body = Member),
         (status = 400, description = "malformed JSON or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "not a member of this tenant", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "would leave the tenant without an owner", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
@@ -450,7 +471,7 @@ pub async fn patch_member(
     ApiPath(user_id): ApiPath<Uuid>,
     ApiJson(patch): ApiJson<MemberPatch>,
 ) -> ApiResult<Json<Member>> {
-    who.require_write()?;
+    who.require_admin()?;
     let (member, before) = set_role(&state.db, who.tenant_id, user_id, &patch).await?;
     if before != member.role {
         audit(
@@ -477,7 +498,7 @@ pub async fn patch_member(
         (status = 204, description = "removed"),
         (status = 400, description = "malformed JSON, path or query", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "not a member of this tenant", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "would leave the tenant without an owner", body = crate::error::Problem, content_type = "application/problem+json")
     ),
@@ -488,7 +509,7 @@ pub async fn remove_member(
     who: ApiTenant,
     ApiPath(user_id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    who.require_write()?;
+    who.require_admin()?;
     let member = remove(&state.db, who.tenant_id, user_id).await?;
     audit(
         &state.db,
@@ -515,6 +536,13 @@ mod tests {
         assert_eq!(Role::parse("role", "Owner").unwrap_err().field, "role");
         assert!(Role::Owner.can_edit() && Role::Admin.can_edit() && Role::Editor.can_edit());
         assert!(!Role::Viewer.can_edit());
+        assert!(Role::Owner.can_admin() && Role::Admin.can_admin());
+        assert!(!Role::Editor.can_admin() && !Role::Viewer.can_admin());
+        use crate::tokens::Scope;
+        for role in [Role::Owner, Role::Admin, Role::Editor, Role::Viewer] {
+            assert_eq!(role.scopes().contains(&Scope::Write), role.can_edit());
+            assert_eq!(role.scopes().contains(&Scope::Admin), role.can_admin());
+        }
         assert_eq!(stored_name(&Role::Admin), "admin");
     }
 

@@ -11,6 +11,61 @@ pub const MIN_INTERVAL_SECONDS: i32 = 30;
 pub const MAX_INTERVAL_SECONDS: i32 = 86_400;
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 60;
 
+/// What a token without the `admin` scope sees of a secret value (a monitor header marked
+/// `secret`, a channel config); sent back in a write, it keeps the stored value.
+pub const SECRET_MASK: &str = "********";
+
+/// Replaces the value of every header marked `secret` with [`SECRET_MASK`].
+pub fn mask_secrets(spec: &mut MonitorSpec) {
+    if let MonitorSpec::Http(http) = spec {
+        for header in http.headers.iter_mut().filter(|h| h.secret) {
+            header.value = SECRET_MASK.to_owned();
+        }
+    }
+}
+
+/// Whether the spec has a secret header whose value is the mask (a read sent back).
+pub fn has_masked_secrets(spec: &MonitorSpec) -> bool {
+    matches!(spec, MonitorSpec::Http(http) if http.headers.iter().any(|h| h.secret && h.value == SECRET_MASK))
+}
+
+/// Puts the stored value back into every secret header sent as [`SECRET_MASK`], so a client
+/// that only ever saw the mask can write a monitor back unchanged. The stored header is the
+/// secret one of the same name (case-insensitive) in `stored`; without one the mask is refused
+/// on `{at}headers[i].value`.
+pub fn keep_masked_secrets(
+    spec: &mut MonitorSpec,
+    stored: Option<&MonitorSpec>,
+    at: &str,
+) -> Vec<FieldProblem> {
+    let MonitorSpec::Http(http) = spec else {
+        return Vec::new();
+    };
+    let stored: &[checker::spec::Header] = match stored {
+        Some(MonitorSpec::Http(old)) => &old.headers,
+        _ => &[],
+    };
+    let mut problems = Vec::new();
+    for (i, header) in http.headers.iter_mut().enumerate() {
+        if !header.secret || header.value != SECRET_MASK {
+            continue;
+        }
+        let same =
+            |h: &&checker::spec::Header| h.secret && h.name.eq_ignore_ascii_case(&header.name);
+        match stored.get(i).filter(same).or_else(|| stored.iter().find(same)) {
+            Some(old) => header.value = old.value.clone(),
+            None => problems.push(FieldProblem {
+                field: format!("{at}headers[{i}].value"),
+                message: format!(
+                    "is the mask {SECRET_MASK:?} but this monitor has no stored secret header {:?} to keep: send the real value",
+                    header.name
+                ),
+            }),
+        }
+    }
+    problems
+}
+
 /// A monitor as written by a tenant; the spec (`type` plus its fields) sits at the top level.
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 pub struct MonitorInput {
@@ -155,9 +210,18 @@ pub async fn create(
     input: &MonitorInput,
     known_regions: &[String],
 ) -> ApiResult<Monitor> {
+    if has_masked_secrets(&input.spec) {
+        let mut spec = input.spec.clone();
+        return Err(ApiError::Validation(keep_masked_secrets(
+            &mut spec, None, "",
+        )));
+    }
     input.validate(known_regions)?;
-    check_plan(db, tenant_id, input, true).await?;
     let spec = serde_json::to_value(&input.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Counted and inserted under the tenant's lock: concurrent creates cannot pass the plan.
+    let mut tx = db.begin().await?;
+    crate::limits::reserve(&mut tx, tenant_id, crate::limits::Bounded::Monitors, 1).await?;
+    check_plan(&mut *tx, tenant_id, input).await?;
     let row: MonitorRow = sqlx::query_as(&format!(
         "INSERT INTO monitors (id, tenant_id, name, kind, spec, interval_seconds, regions, enabled, component_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MONITOR_COLUMNS}"
@@ -171,9 +235,10 @@ pub async fn create(
     .bind(&input.regions)
     .bind(input.enabled)
     .bind(input.component_id)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|e| write_error(e, input))?;
+    tx.commit().await?;
     from_row(row)
 }
 
@@ -190,20 +255,17 @@ fn write_error(e: sqlx::Error, input: &MonitorInput) -> ApiError {
     }
 }
 
-/// The tenant's plan: how many monitors, how often.
+/// The tenant's plan: how often a monitor may check (how many: [`crate::limits`]).
 async fn check_plan(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
     input: &MonitorInput,
-    adding: bool,
 ) -> ApiResult<()> {
-    let (count, max_monitors, min_interval): (i64, i32, i32) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM monitors WHERE tenant_id = $1), max_monitors, min_interval_seconds \
-         FROM tenants WHERE id = $1",
-    )
-    .bind(tenant_id)
-    .fetch_one(db)
-    .await?;
+    let min_interval: i32 =
+        sqlx::query_scalar("SELECT min_interval_seconds FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_one(db)
+            .await?;
     if input.interval_seconds < min_interval {
         return Err(ApiError::field(
             "interval_seconds",
@@ -213,15 +275,11 @@ async fn check_plan(
             ),
         ));
     }
-    if adding && count >= i64::from(max_monitors) {
-        return Err(ApiError::Forbidden(format!(
-            "your plan allows {max_monitors} monitors; delete one or upgrade the plan"
-        )));
-    }
     Ok(())
 }
 
 /// Replaces a monitor's definition (PUT), checked like a create.
+/// Secret headers sent back as [`SECRET_MASK`] keep their stored values.
 pub async fn replace(
     db: &PgPool,
     tenant_id: Uuid,
@@ -230,8 +288,21 @@ pub async fn replace(
     input: &MonitorInput,
     known_regions: &[String],
 ) -> ApiResult<Option<Monitor>> {
+    let restored;
+    let input = if has_masked_secrets(&input.spec) {
+        let stored = get(db, tenant_id, id).await?;
+        let mut copy = input.clone();
+        let problems = keep_masked_secrets(&mut copy.spec, Some(&stored.spec), "");
+        if !problems.is_empty() {
+            return Err(ApiError::Validation(problems));
+        }
+        restored = copy;
+        &restored
+    } else {
+        input
+    };
     input.validate(known_regions)?;
-    check_plan(db, tenant_id, input, false).await?;
+    check_plan(db, tenant_id, input).await?;
     let spec = serde_json::to_value(&input.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
     let row: Option<MonitorRow> = sqlx::query_as(&format!(
         "UPDATE monitors SET name = $4, kind = $5, spec = $6, interval_seconds = $7, regions = $8, \

@@ -5,9 +5,9 @@
 use crate::error::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::incidents::{ComponentStatus, Impact, IncidentStatus};
 use crate::maintenance::MaintenanceStatus;
-use crate::{incidents, maintenance, status_pages, AppState};
+use crate::page_access::{self, Visitor};
+use crate::{incidents, maintenance, AppState};
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -85,18 +85,20 @@ impl HistoryQuery {
     }
 }
 
-/// The tenant of a page a visitor may read (404 for no page or a private one, 401 without the
-/// password of a password-protected one).
-async fn readable_tenant(state: &AppState, slug: &str, headers: &HeaderMap) -> ApiResult<Uuid> {
+/// The tenant of a page a visitor may read ([`page_access::admit`]: 404 for no page or a
+/// private one, 401 without the cookie or password of a password-protected one, 429 when its
+/// password guesses are used up).
+async fn readable_tenant(
+    state: &AppState,
+    slug: &str,
+    visitor: &Visitor,
+) -> ApiResult<crate::tenancy::Tenant> {
     let tenant = state
         .tenant_by_slug(slug)
         .await?
         .ok_or(ApiError::NotFound("status page"))?;
-    let password = headers
-        .get("status-page-password")
-        .and_then(|v| v.to_str().ok());
-    status_pages::check_access(&state.page_access(tenant.id).await?, password)?;
-    Ok(tenant.id)
+    page_access::admit(state, tenant.id, visitor).await?;
+    Ok(tenant)
 }
 
 async fn component_names(db: &PgPool, tenant_id: Uuid) -> ApiResult<HashMap<Uuid, String>> {
@@ -185,18 +187,21 @@ const PB: &str = "application/problem+json";
               (status = 400, description = "malformed query", body = crate::error::Problem, content_type = PB),
               (status = 401, description = "password-protected: wrong or missing password", body = crate::error::Problem, content_type = PB),
               (status = 404, description = "no such page, or a private one", body = crate::error::Problem, content_type = PB),
+              (status = 429, description = "too many password attempts for the page or from this client; see Retry-After", body = crate::error::Problem, content_type = PB),
               (status = 422, description = "`days` out of range", body = crate::error::Problem, content_type = PB)))]
 pub(crate) async fn public_incidents(
     State(state): State<AppState>,
     ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
-    headers: HeaderMap,
+    visitor: Visitor,
 ) -> ApiResult<Json<Vec<PublicIncident>>> {
     let days = query.days(14)?;
-    let tenant_id = readable_tenant(&state, &slug, &headers).await?;
-    Ok(Json(
-        incidents_for_visitors(&state.db, tenant_id, days).await?,
-    ))
+    let tenant = readable_tenant(&state, &slug, &visitor).await?;
+    let entry = state
+        .status
+        .entry(&state.db, &state.analytics, &tenant)
+        .await?;
+    Ok(Json(entry.history.incidents(days, Utc::now())))
 }
 
 /// Maintenance in progress or upcoming, and what completed in the last `days` days, soonest first.
@@ -208,16 +213,19 @@ pub(crate) async fn public_incidents(
               (status = 400, description = "malformed query", body = crate::error::Problem, content_type = PB),
               (status = 401, description = "password-protected: wrong or missing password", body = crate::error::Problem, content_type = PB),
               (status = 404, description = "no such page, or a private one", body = crate::error::Problem, content_type = PB),
+              (status = 429, description = "too many password attempts for the page or from this client; see Retry-After", body = crate::error::Problem, content_type = PB),
               (status = 422, description = "`days` out of range", body = crate::error::Problem, content_type = PB)))]
 pub(crate) async fn public_maintenances(
     State(state): State<AppState>,
     ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
-    headers: HeaderMap,
+    visitor: Visitor,
 ) -> ApiResult<Json<Vec<PublicMaintenance>>> {
     let days = query.days(7)?;
-    let tenant_id = readable_tenant(&state, &slug, &headers).await?;
-    Ok(Json(
-        maintenances_for_visitors(&state.db, tenant_id, days).await?,
-    ))
+    let tenant = readable_tenant(&state, &slug, &visitor).await?;
+    let entry = state
+        .status
+        .entry(&state.db, &state.analytics, &tenant)
+        .await?;
+    Ok(Json(entry.history.maintenances(days, Utc::now())))
 }

@@ -211,6 +211,8 @@ pub async fn create(
     check_components_exist(db, tenant_id, "component_ids[{i}]", &input.component_ids).await?;
 
     let kind = stored_name(&input.kind);
+    let mut tx = db.begin().await?;
+    crate::limits::reserve(&mut tx, tenant_id, crate::limits::Bounded::Subscribers, 1).await?;
     // Email addresses are told apart without case; URLs are compared exactly.
     let taken: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM subscribers WHERE tenant_id = $1 AND kind = $2 \
@@ -219,7 +221,7 @@ pub async fn create(
     .bind(tenant_id)
     .bind(&kind)
     .bind(target)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
     if taken {
         return Err(already_subscribed());
@@ -239,12 +241,13 @@ pub async fn create(
     .bind(&input.component_ids)
     .bind(token.as_deref().map(secret_hash))
     .bind(confirmed_at)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => already_subscribed(),
         _ => e.into(),
     })?;
+    tx.commit().await?;
     Ok(CreatedSubscriber {
         subscriber: from_row(row)?,
         confirm_url: token.map(|t| format!("{CONFIRM_PATH}?token={t}")),

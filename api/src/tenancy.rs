@@ -3,7 +3,7 @@
 //! A slug is claimed together with its look-alike skeleton ([`tenants::slug_skeleton`], stored in
 //! the unique `tenants.slug_skeleton`), so `acrne` or `ac-me` cannot impersonate `acme`.
 
-use crate::auth::{hash_password, issue_api_token};
+use crate::auth::{hash_password_bounded, issue_api_token};
 use crate::error::{ApiError, ApiResult, FieldProblem};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -85,7 +85,10 @@ impl NewTenant {
 /// Creates a tenant with its owner, an API token and a status page, all or nothing.
 pub async fn create_tenant(db: &PgPool, new: &NewTenant) -> ApiResult<CreatedTenant> {
     new.validate()?;
-    let password_hash = new.password.as_deref().map(hash_password).transpose()?;
+    let password_hash = match new.password.as_deref() {
+        Some(password) => Some(hash_password_bounded(password).await?),
+        None => None,
+    };
     let mut tx = db.begin().await?;
     let tenant = Tenant {
         id: Uuid::new_v4(),
@@ -159,6 +162,82 @@ pub async fn create_tenant(db: &PgPool, new: &NewTenant) -> ApiResult<CreatedTen
     })
 }
 
+/// Sign-ups are counted per client over this sliding window.
+pub const SIGNUP_WINDOW_MINUTES: i32 = 60;
+/// Tenants one client address (IPv6: its /64) may create within the window.
+pub const SIGNUP_MAX_PER_CLIENT: i64 = 5;
+
+/// First argument of the two-key advisory lock per client (its own key space, apart from the
+/// sign-in limit's).
+const SIGNUP_LOCK_CLASS: i32 = 0x5350_5355; // "SPSU"
+
+/// [`create_tenant`], limited to [`SIGNUP_MAX_PER_CLIENT`] sign-ups per client address within
+/// [`SIGNUP_WINDOW_MINUTES`]; more are refused with a 429 and `Retry-After`. `None` (the app
+/// server does not know the client): not limited. Like the sign-in limit, the count lives in
+/// PostgreSQL (`signup_attempts`, so it holds across restarts and app servers), and a sign-up
+/// is recorded *before* the tenant is created, under an advisory lock per client, so concurrent
+/// sign-ups are counted one after the other. A sign-up that fails (a taken slug, a registered
+/// email) gives its place back; malformed input is refused before anything is counted.
+pub async fn create_tenant_limited(
+    db: &PgPool,
+    new: &NewTenant,
+    client: Option<std::net::IpAddr>,
+) -> ApiResult<CreatedTenant> {
+    new.validate()?;
+    let Some(client) = client.map(crate::auth::login_client_key) else {
+        return create_tenant(db, new).await;
+    };
+    sqlx::query("DELETE FROM signup_attempts WHERE at < now() - make_interval(mins => $1)")
+        .bind(SIGNUP_WINDOW_MINUTES)
+        .execute(db)
+        .await?;
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(SIGNUP_LOCK_CLASS)
+        .bind(&client)
+        .execute(&mut *tx)
+        .await?;
+    let recent: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT at FROM signup_attempts WHERE client = $1 AND at > now() - make_interval(mins => $2) \
+         ORDER BY at DESC LIMIT $3",
+    )
+    .bind(&client)
+    .bind(SIGNUP_WINDOW_MINUTES)
+    .bind(SIGNUP_MAX_PER_CLIENT)
+    .fetch_all(&mut *tx)
+    .await?;
+    if recent.len() as i64 >= SIGNUP_MAX_PER_CLIENT {
+        // The oldest of the counted sign-ups leaves the window first.
+        let frees_at =
+            recent[recent.len() - 1] + chrono::Duration::minutes(i64::from(SIGNUP_WINDOW_MINUTES));
+        let retry_after_secs = (frees_at - chrono::Utc::now()).num_seconds().max(1) as u64;
+        tx.rollback().await?;
+        tracing::warn!(client, "sign-up refused: too many from this client");
+        return Err(ApiError::TooManyRequests {
+            detail: format!(
+                "too many sign-ups from your address: at most {SIGNUP_MAX_PER_CLIENT} per {SIGNUP_WINDOW_MINUTES} minutes; \
+                 try again in {} minutes",
+                retry_after_secs.div_ceil(60)
+            ),
+            retry_after_secs,
+        });
+    }
+    let attempt: i64 =
+        sqlx::query_scalar("INSERT INTO signup_attempts (client) VALUES ($1) RETURNING id")
+            .bind(&client)
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    let created = create_tenant(db, new).await;
+    if created.is_err() {
+        sqlx::query("DELETE FROM signup_attempts WHERE id = $1")
+            .bind(attempt)
+            .execute(db)
+            .await?;
+    }
+    created
+}
+
 pub async fn tenant_by_slug(db: &PgPool, slug: &str) -> ApiResult<Option<Tenant>> {
     Ok(sqlx::query_as::<_, (Uuid, String, String)>(
         "SELECT id, slug, name FROM tenants WHERE slug = $1",
@@ -167,4 +246,22 @@ pub async fn tenant_by_slug(db: &PgPool, slug: &str) -> ApiResult<Option<Tenant>
     .fetch_optional(db)
     .await?
     .map(|(id, slug, name)| Tenant { id, slug, name }))
+}
+
+/// The client a sign-up is counted under: as the page-password limits see it
+/// ([`crate::page_access::ClientAddr`], else the TCP peer), `None` when unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct SignupClient(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignupClient {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            crate::page_access::Visitor::from_parts(&parts.headers, &parts.extensions).client,
+        ))
+    }
 }

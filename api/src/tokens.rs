@@ -1,6 +1,11 @@
-//! API tokens a tenant manages itself: named, scoped (`read`, or `read` and `write`), shown in
-//! plaintext once at creation and stored only as SHA-256, revoked rather than deleted so the
-//! list keeps a record. Every query is scoped by tenant.
+//! API tokens a tenant manages itself: named, scoped (`read`; `read` and `write`; or `read`,
+//! `write` and `admin`), shown in plaintext once at creation and stored only as SHA-256, revoked
+//! rather than deleted so the list keeps a record. Every query is scoped by tenant.
+//!
+//! Scopes nest: `write` changes the tenant's configuration (monitors, components, incidents,
+//! maintenance, the status page, subscribers, config imports); `admin` also manages API tokens,
+//! members and notification channels, and sees secret values (monitor headers marked `secret`,
+//! channel configs), which every other token reads as `********`.
 
 use crate::auth::{new_secret, secret_hash, TOKEN_PREFIX};
 use crate::error::{ApiError, ApiResult, FieldProblem};
@@ -21,14 +26,17 @@ const SHOWN_PREFIX_LEN: usize = TOKEN_PREFIX.len() + 6;
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     Read,
+    /// Implies `read`.
     Write,
+    /// Implies `write`: tokens, members, notification channels, secret values.
+    Admin,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenInput {
     pub name: String,
-    /// `["read"]` or `["read", "write"]`.
+    /// `["read"]`, `["read", "write"]` or `["read", "write", "admin"]`.
     #[serde(default)]
     pub scopes: Vec<String>,
 }
@@ -65,7 +73,7 @@ fn check_scopes(scopes: &[String], problems: &mut Vec<FieldProblem>) -> Vec<Scop
         match parse_stored::<Scope>("scope", scope) {
             Err(_) => problems.push(FieldProblem {
                 field,
-                message: format!("unknown scope {scope:?}: must be read or write"),
+                message: format!("unknown scope {scope:?}: must be read, write or admin"),
             }),
             Ok(s) if parsed.contains(&s) => problems.push(FieldProblem {
                 field,
@@ -75,11 +83,15 @@ fn check_scopes(scopes: &[String], problems: &mut Vec<FieldProblem>) -> Vec<Scop
         }
     }
     parsed.sort();
-    if problems.len() == before && parsed != [Scope::Read] && parsed != [Scope::Read, Scope::Write]
-    {
+    let allowed: [&[Scope]; 3] = [
+        &[Scope::Read],
+        &[Scope::Read, Scope::Write],
+        &[Scope::Read, Scope::Write, Scope::Admin],
+    ];
+    if problems.len() == before && !allowed.contains(&parsed.as_slice()) {
         problems.push(FieldProblem {
             field: "scopes".into(),
-            message: r#"must be ["read"] or ["read", "write"]"#.into(),
+            message: r#"must be ["read"], ["read", "write"] or ["read", "write", "admin"] (each scope includes the ones before it)"#.into(),
         });
     }
     parsed
@@ -123,6 +135,8 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &TokenInput) -> ApiResu
     let scopes = check_scopes(&input.scopes, &mut problems);
     problems_to_result(problems)?;
     let token = new_secret();
+    let mut tx = db.begin().await?;
+    crate::limits::reserve(&mut tx, tenant_id, crate::limits::Bounded::ApiTokens, 1).await?;
     let row: TokenRow = sqlx::query_as(&format!(
         "INSERT INTO api_tokens (id, tenant_id, name, prefix, token_hash, scopes) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -133,8 +147,9 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &TokenInput) -> ApiResu
     .bind(&token[..SHOWN_PREFIX_LEN])
     .bind(secret_hash(&token))
     .bind(scopes.iter().map(stored_name).collect::<Vec<_>>())
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(CreatedToken {
         api_token: from_row(row)?,
         token: Some(token),
@@ -202,13 +217,18 @@ mod tests {
     }
 
     #[test]
-    fn scopes_are_read_or_read_write() {
+    fn scopes_nest_read_write_admin() {
         assert_eq!(check(&["read"]), (vec![Scope::Read], vec![]));
         assert_eq!(
             check(&["write", "read"]),
             (vec![Scope::Read, Scope::Write], vec![])
         );
-        assert_eq!(check(&["read", "admin"]).1, ["scopes[1]"]);
+        assert_eq!(
+            check(&["admin", "read", "write"]),
+            (vec![Scope::Read, Scope::Write, Scope::Admin], vec![])
+        );
+        assert_eq!(check(&["read", "admin"]).1, ["scopes"]);
+        assert_eq!(check(&["read", "root"]).1, ["scopes[1]"]);
         assert_eq!(check(&["read", "read"]).1, ["scopes[1]"]);
         assert_eq!(check(&["write"]).1, ["scopes"]);
         assert_eq!(check(&[]).1, ["scopes"]);

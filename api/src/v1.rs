@@ -96,11 +96,12 @@ async fn missed(
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for a retry of the same create")),
     request_body = monitors::MonitorInput,
     responses(
-        (status = 201, description = "created (ETag header)", body = monitors::Monitor),
+        (status = 201, description = "created (ETag header); header values marked `secret` read `********`", body = monitors::Monitor),
         (status = 400, description = "malformed JSON or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "read-only token or plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 413, description = "body larger than 1 MiB", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid input (more than 10 000 values or nesting deeper than 32 on `body`); `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
 )]
@@ -124,6 +125,10 @@ async fn create_monitor(
         )
         .await?;
         state.status.invalidate(who.tenant_id);
+        // Masked for every token: the answer is stored for `Idempotency-Key` replays, and a
+        // secret is kept in one place only (the caller has just sent it anyway).
+        let mut monitor = monitor;
+        monitors::mask_secrets(&mut monitor.spec);
         created(monitor.version, &monitor)
     })
     .await?;
@@ -137,7 +142,7 @@ async fn create_monitor(
     params(monitors::MonitorFilter, PageQuery),
     responses(
         (status = 400, description = "malformed JSON, path or query", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 200, description = "one page, newest first", body = crate::rest::Page<monitors::Monitor>),
+        (status = 200, description = "one page, newest first; without the `admin` scope header values marked `secret` read `********`", body = crate::rest::Page<monitors::Monitor>),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
     ),
@@ -149,9 +154,17 @@ async fn list_monitors(
     ApiQuery(filter): ApiQuery<monitors::MonitorFilter>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<monitors::Monitor>>> {
-    Ok(Json(
-        monitors::list_page(&state.db, who.tenant_id, &filter, &page).await?,
-    ))
+    let mut page = monitors::list_page(&state.db, who.tenant_id, &filter, &page).await?;
+    page.items = page.items.into_iter().map(|m| shown(&who, m)).collect();
+    Ok(Json(page))
+}
+
+/// A monitor as this token may see it: secret header values masked without `admin`.
+fn shown(who: &ApiTenant, mut monitor: monitors::Monitor) -> monitors::Monitor {
+    if !who.sees_secrets() {
+        monitors::mask_secrets(&mut monitor.spec);
+    }
+    monitor
 }
 
 #[utoipa::path(
@@ -161,7 +174,7 @@ async fn list_monitors(
     params(("id" = uuid::Uuid, Path, description = "monitor id")),
     responses(
         (status = 400, description = "malformed JSON, path or query", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 200, description = "the monitor (ETag header)", body = monitors::Monitor),
+        (status = 200, description = "the monitor (ETag header); without the `admin` scope header values marked `secret` read `********`", body = monitors::Monitor),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "not found (or another tenant's)", body = crate::error::Problem, content_type = "application/problem+json")
     ),
@@ -172,7 +185,7 @@ async fn get_monitor(
     who: ApiTenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Tagged<monitors::Monitor>> {
-    let monitor = monitors::get(&state.db, who.tenant_id, id).await?;
+    let monitor = shown(&who, monitors::get(&state.db, who.tenant_id, id).await?);
     Ok(Tagged(StatusCode::OK, monitor.version, monitor))
 }
 
@@ -224,6 +237,7 @@ async fn replace_monitor(
     )
     .await?;
     state.status.invalidate(who.tenant_id);
+    let monitor = shown(&who, monitor);
     Ok(Tagged(StatusCode::OK, monitor.version, monitor))
 }
 

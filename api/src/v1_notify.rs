@@ -1,6 +1,7 @@
 //! `/api/v1` handlers for who hears about incidents: subscribers (and their public email
 //! confirmation), notification channels, and the tenant's API tokens. Same conventions as
-//! [`crate::v1`]: creates take `Idempotency-Key`, writes need the `write` scope and are audited,
+//! [`crate::v1`]: creates take `Idempotency-Key`, writes need the `write` scope (channels and API
+//! tokens: `admin`; other tokens read channel configs masked) and are audited,
 //! channels carry an `ETag` and honour `If-Match`, another tenant's row is a 404.
 //!
 //! Secrets shown once (a new API token, an email subscriber's confirm URL) are in the first
@@ -228,7 +229,7 @@ async fn confirm_subscription(
         (status = 201, description = "created (ETag header)", body = channels::Channel),
         (status = 400, description = "malformed JSON or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token or plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope, or a plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
@@ -238,7 +239,7 @@ async fn create_channel(
     who: ApiTenant,
     request: CreateRequest<channels::ChannelInput>,
 ) -> ApiResult<Response> {
-    who.require_write()?;
+    who.require_admin()?;
     let db = state.db.clone();
     idempotent(&db, who.tenant_id, request, |input| async move {
         let channel = channels::create(&state.db, who.tenant_id, &input).await?;
@@ -275,7 +276,15 @@ async fn list_channels(
     who: ApiTenant,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<channels::Channel>>> {
-    Ok(Json(channels::list(&state.db, who.tenant_id, &page).await?))
+    let mut page = channels::list(&state.db, who.tenant_id, &page).await?;
+    if !who.sees_secrets() {
+        page.items = page
+            .items
+            .into_iter()
+            .map(channels::Channel::masked)
+            .collect();
+    }
+    Ok(Json(page))
 }
 
 #[utoipa::path(
@@ -296,7 +305,10 @@ async fn get_channel(
     who: ApiTenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Tagged<channels::Channel>> {
-    let channel = channels::get(&state.db, who.tenant_id, id).await?;
+    let mut channel = channels::get(&state.db, who.tenant_id, id).await?;
+    if !who.sees_secrets() {
+        channel = channel.masked();
+    }
     Ok(Tagged(StatusCode::OK, channel.version, channel))
 }
 
@@ -310,7 +322,7 @@ async fn get_channel(
         (status = 200, description = "the updated notification channel (ETag header)", body = channels::Channel),
         (status = 400, description = "malformed JSON or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token or plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope, or a plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "not found (or another tenant's)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match the current version", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
@@ -324,7 +336,7 @@ async fn patch_channel(
     if_match: IfMatch,
     ApiJson(patch): ApiJson<channels::ChannelPatch>,
 ) -> ApiResult<Tagged<channels::Channel>> {
-    who.require_write()?;
+    who.require_admin()?;
     let Some(channel) = channels::patch(&state.db, who.tenant_id, id, if_match.0, &patch).await?
     else {
         return Err(channel_missed(&state, if_match, &who, id).await);
@@ -360,7 +372,7 @@ async fn patch_channel(
         (status = 400, description = "malformed JSON, path or query", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 204, description = "deleted"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token or plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope, or a plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "not found (or another tenant's)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match the current version", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
@@ -373,7 +385,7 @@ async fn delete_channel(
     ApiPath(id): ApiPath<Uuid>,
     if_match: IfMatch,
 ) -> ApiResult<StatusCode> {
-    who.require_write()?;
+    who.require_admin()?;
     if !channels::delete(&state.db, who.tenant_id, id, if_match.0).await? {
         return Err(channel_missed(&state, if_match, &who, id).await);
     }
@@ -419,7 +431,7 @@ async fn channel_missed(
         (status = 201, description = "created (ETag header)", body = tokens::CreatedToken),
         (status = 400, description = "malformed JSON or unknown fields", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token or plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope, or a plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid input; `errors` names the fields", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
@@ -429,7 +441,7 @@ async fn create_token(
     who: ApiTenant,
     request: CreateRequest<tokens::TokenInput>,
 ) -> ApiResult<Response> {
-    who.require_write()?;
+    who.require_admin()?;
     let db = state.db.clone();
     let fresh = OnceLock::new();
     let fresh_slot = &fresh;
@@ -511,7 +523,7 @@ async fn get_token(
         (status = 400, description = "malformed JSON, path or query", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 204, description = "revoked"),
         (status = 401, description = "missing or invalid API token", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "read-only token or plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "token without the `admin` scope, or a plan limit", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "not found (or another tenant's)", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
@@ -521,7 +533,7 @@ async fn revoke_token(
     who: ApiTenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    who.require_write()?;
+    who.require_admin()?;
     match tokens::revoke(&state.db, who.tenant_id, id).await? {
         None => return Err(ApiError::NotFound("API token")),
         Some(false) => {}

@@ -708,7 +708,11 @@ async fn api_tokens_are_scoped_and_revocable(pool: PgPool) {
             "scopes"
         ]
     );
-    assert_eq!(list.body["items"][1]["scopes"], json!(["read", "write"]));
+    assert_eq!(
+        list.body["items"][1]["scopes"],
+        json!(["read", "write", "admin"]),
+        "the sign-up token has every scope"
+    );
 
     // The read-only token reads, and may not write (nor make itself a stronger token).
     let reader = acme.with_token(&plaintext);
@@ -764,8 +768,12 @@ async fn api_tokens_are_scoped_and_revocable(pool: PgPool) {
 
     for (body, field) in [
         (
-            json!({ "name": "x", "scopes": ["read", "admin"] }),
+            json!({ "name": "x", "scopes": ["read", "root"] }),
             "scopes[1]",
+        ),
+        (
+            json!({ "name": "x", "scopes": ["read", "admin"] }),
+            "scopes",
         ),
         (json!({ "name": "x", "scopes": ["write"] }), "scopes"),
         (json!({ "name": "x", "scopes": [] }), "scopes"),

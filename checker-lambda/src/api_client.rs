@@ -1,7 +1,10 @@
 //! The checker's side of the internal API: signed requests for the work plan (cached by ETag)
 //! and for fast-path reports.
 
-use crate::plan::{sign, CheckEvent, FastPathReport, WorkPlan, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::plan::{
+    sign, CheckEvent, CheckerSecrets, FastPathReport, SignedRequest, WorkPlan, NONCE_HEADER,
+    REGION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use crate::run::{BoxError, FastPath, PlanSource};
 use reqwest::StatusCode;
 use std::collections::HashMap;
@@ -13,7 +16,8 @@ pub const RESULTS_PATH: &str = "/internal/v1/results";
 
 pub struct ApiClient {
     base_url: String,
-    secret: String,
+    /// Each request is signed with the secret of the region it speaks for.
+    secrets: CheckerSecrets,
     http: reqwest::Client,
     /// Seconds between this checker's runs: the API plans the monitors due in each tick.
     tick_secs: u32,
@@ -22,14 +26,21 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// Signs every region's requests with the one shared `secret`.
     pub fn new(base_url: &str, secret: &str) -> Result<Self, BoxError> {
+        Self::with_secrets(base_url, CheckerSecrets::shared(secret))
+    }
+
+    /// Signs each region's requests with that region's secret (the local runner speaks for
+    /// several regions).
+    pub fn with_secrets(base_url: &str, secrets: CheckerSecrets) -> Result<Self, BoxError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .user_agent(concat!("statuspage-checker/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
-            secret: secret.to_owned(),
+            secrets,
             http,
             tick_secs: 60,
             plans: Mutex::new(HashMap::new()),
@@ -42,17 +53,32 @@ impl ApiClient {
         self
     }
 
+    /// A request signed for `region`, with a fresh nonce so it is accepted once.
     fn signed(
         &self,
         method: reqwest::Method,
+        region: &str,
         path_and_query: &str,
         body: Vec<u8>,
     ) -> reqwest::RequestBuilder {
-        let now = chrono::Utc::now().timestamp();
-        let signature = sign(&self.secret, now, method.as_str(), path_and_query, &body);
+        let timestamp = chrono::Utc::now().timestamp();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let signature = sign(
+            self.secrets.for_region(region),
+            &SignedRequest {
+                region,
+                timestamp,
+                nonce: &nonce,
+                method: method.as_str(),
+                path_and_query,
+                body: &body,
+            },
+        );
         self.http
             .request(method, format!("{}{path_and_query}", self.base_url))
-            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(REGION_HEADER, region)
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(NONCE_HEADER, nonce)
             .header(SIGNATURE_HEADER, signature)
             .body(body)
     }
@@ -70,7 +96,7 @@ impl PlanSource for ApiClient {
             .expect("plan cache lock")
             .get(&path)
             .map(|(etag, _)| etag.clone());
-        let mut request = self.signed(reqwest::Method::GET, &path, Vec::new());
+        let mut request = self.signed(reqwest::Method::GET, &event.region, &path, Vec::new());
         if let Some(etag) = &cached_etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }
@@ -106,7 +132,7 @@ impl FastPath for ApiClient {
     async fn report(&self, report: &FastPathReport) -> Result<(), BoxError> {
         let body = serde_json::to_vec(report)?;
         let response = self
-            .signed(reqwest::Method::POST, RESULTS_PATH, body)
+            .signed(reqwest::Method::POST, &report.region, RESULTS_PATH, body)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .send()
             .await?;

@@ -44,6 +44,15 @@ impl GuardError {
             GuardError::Refused { ip, .. } | GuardError::RefusedEmbedded { ip, .. } => *ip,
         }
     }
+
+    /// Why, without the address: "private (RFC 1918) (10.0.0.0/8)". For addresses that came
+    /// from DNS, so a check cannot be used to learn where an internal name points.
+    pub fn category(&self) -> String {
+        match self {
+            GuardError::Refused { reason, range, .. }
+            | GuardError::RefusedEmbedded { reason, range, .. } => format!("{reason} ({range})"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,6 +7,7 @@
 pub mod api_client;
 pub mod assertions;
 pub mod dns;
+pub mod failure;
 pub mod guard;
 pub mod local;
 pub mod plan;

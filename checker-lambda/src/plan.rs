@@ -74,63 +74,179 @@ pub struct ReportedResult {
     pub status: CheckStatus,
     pub checked_at: DateTime<Utc>,
     pub total_us: u32,
+    /// The full detail, for the tenant.
     pub error: Option<String>,
+    /// The kind of `error`, all that visitors see of it (absent from older checkers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<crate::failure::Failure>,
 }
 
 pub const SIGNATURE_HEADER: &str = "x-checker-signature";
 pub const TIMESTAMP_HEADER: &str = "x-checker-timestamp";
-/// How far a signed request's clock may be off before it is refused (replay window).
+/// The region the request speaks for: picks the secret that must have signed it.
+pub const REGION_HEADER: &str = "x-checker-region";
+/// A value never used twice, so a captured request cannot be sent again.
+pub const NONCE_HEADER: &str = "x-checker-nonce";
+/// How far a signed request's clock may be off before it is refused; the API remembers nonces
+/// for as long, so a request is accepted at most once.
 pub const MAX_SKEW_SECS: i64 = 300;
+/// How old a reported `checked_at` may be: a check's whole budget fits well inside it.
+pub const MAX_RESULT_AGE_SECS: i64 = 300;
+/// How far ahead of the API's clock a reported `checked_at` may be (clock drift only).
+pub const MAX_RESULT_AHEAD_SECS: i64 = 60;
 
-/// HMAC-SHA256 over timestamp, method, path with query, and the body's SHA-256.
-fn request_mac(
-    secret: &str,
-    timestamp: i64,
-    method: &str,
-    path_and_query: &str,
-    body: &[u8],
-) -> Hmac<Sha256> {
+/// Everything a checker's signature covers: who it speaks for, when, a nonce, and the request.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    pub region: &'a str,
+    pub timestamp: i64,
+    pub nonce: &'a str,
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// Why a signature was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("checker request timestamp is outside the allowed window")]
+    Skew,
+    #[error("malformed checker region or nonce")]
+    Malformed,
+    #[error("bad checker signature")]
+    Mismatch,
+}
+
+/// Nonces are 16 to 64 characters of `[A-Za-z0-9_-]` (the client sends 32 hex digits).
+pub fn valid_nonce(nonce: &str) -> bool {
+    (16..=64).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Region names as `CHECKER_REGIONS` takes them: lower-case letters, digits and `-`.
+pub fn valid_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// HMAC-SHA256 over a version tag, region, timestamp, nonce, method, path with query, and the
+/// body's SHA-256, one per line (none of them can hold a newline).
+fn request_mac(secret: &str, r: &SignedRequest<'_>) -> Hmac<Sha256> {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(format!("{timestamp}\n{method}\n{path_and_query}\n").as_bytes());
-    mac.update(hex::encode(Sha256::digest(body)).as_bytes());
+    mac.update(
+        format!(
+            "checker-v2\n{}\n{}\n{}\n{}\n{}\n",
+            r.region, r.timestamp, r.nonce, r.method, r.path_and_query
+        )
+        .as_bytes(),
+    );
+    mac.update(hex::encode(Sha256::digest(r.body)).as_bytes());
     mac
 }
 
 /// The signature a checker sends with a request (hex).
-pub fn sign(
-    secret: &str,
-    timestamp: i64,
-    method: &str,
-    path_and_query: &str,
-    body: &[u8],
-) -> String {
-    hex::encode(
-        request_mac(secret, timestamp, method, path_and_query, body)
-            .finalize()
-            .into_bytes(),
-    )
+pub fn sign(secret: &str, request: &SignedRequest<'_>) -> String {
+    hex::encode(request_mac(secret, request).finalize().into_bytes())
 }
 
-/// Constant-time check of a signature made by [`sign`], within the allowed clock skew.
+/// Constant-time check of a signature made by [`sign`], within the allowed clock skew. The nonce
+/// is only checked for shape: remembering it is the verifier's job.
 pub fn verify(
     secret: &str,
     now: i64,
-    timestamp: i64,
-    method: &str,
-    path_and_query: &str,
-    body: &[u8],
+    request: &SignedRequest<'_>,
     signature: &str,
-) -> bool {
-    if (now - timestamp).abs() > MAX_SKEW_SECS {
-        return false;
+) -> Result<(), SignatureError> {
+    if (now - request.timestamp).abs() > MAX_SKEW_SECS {
+        return Err(SignatureError::Skew);
     }
-    let Ok(given) = hex::decode(signature) else {
-        return false;
-    };
-    request_mac(secret, timestamp, method, path_and_query, body)
+    if !valid_region(request.region) || !valid_nonce(request.nonce) {
+        return Err(SignatureError::Malformed);
+    }
+    let given = hex::decode(signature).map_err(|_| SignatureError::Mismatch)?;
+    request_mac(secret, request)
         .verify_slice(&given)
-        .is_ok()
+        .map_err(|_| SignatureError::Mismatch)
+}
+
+/// The secrets that sign checker requests: one per region where configured, the shared one for
+/// every other region. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CheckerSecrets {
+    default: String,
+    by_region: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for CheckerSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckerSecrets")
+            .field("regions_with_own_secret", &self.by_region.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shortest secret accepted, shared or per region.
+pub const MIN_SECRET_LEN: usize = 16;
+
+impl CheckerSecrets {
+    /// One secret for every region.
+    pub fn shared(secret: impl Into<String>) -> Self {
+        Self {
+            default: secret.into(),
+            by_region: Default::default(),
+        }
+    }
+
+    /// The shared secret plus `region=secret` pairs, comma-separated (`CHECKER_SECRETS`); an
+    /// empty list keeps the shared secret for every region.
+    pub fn parse(shared: &str, per_region: &str) -> Result<Self, String> {
+        let mut secrets = Self::shared(shared);
+        for entry in per_region
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let Some((region, secret)) = entry.split_once('=') else {
+                return Err("expected region=secret pairs separated by commas".into());
+            };
+            let region = region.trim();
+            if !valid_region(region) {
+                return Err(format!("{region:?} is not a region name like eu-west-1"));
+            }
+            if secret.len() < MIN_SECRET_LEN {
+                return Err(format!(
+                    "the secret for {region} must be at least {MIN_SECRET_LEN} characters"
+                ));
+            }
+            if secrets
+                .by_region
+                .insert(region.to_owned(), secret.to_owned())
+                .is_some()
+            {
+                return Err(format!("{region} is listed twice"));
+            }
+        }
+        Ok(secrets)
+    }
+
+    /// The secret that signs (and must have signed) `region`'s requests.
+    pub fn for_region(&self, region: &str) -> &str {
+        self.by_region
+            .get(region)
+            .map(String::as_str)
+            .unwrap_or(&self.default)
+    }
+
+    /// Regions that have a secret of their own.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        self.by_region.keys().map(String::as_str)
+    }
 }
 
 #[cfg(test)]
@@ -139,31 +255,125 @@ mod tests {
 
     #[test]
     fn signatures_verify_only_for_the_same_request() {
-        let path = "/internal/v1/plan?region=a";
-        let sig = sign("s3cret", 1000, "GET", path, b"");
-        let ok = |secret: &str, now: i64, method: &str, path: &str, body: &[u8], sig: &str| {
-            verify(secret, now, 1000, method, path, body, sig)
+        let nonce = "0123456789abcdef0123456789abcdef";
+        let request = SignedRequest {
+            region: "eu-west-1",
+            timestamp: 1000,
+            nonce,
+            method: "GET",
+            path_and_query: "/internal/v1/plan?region=eu-west-1",
+            body: b"",
         };
-        assert!(ok("s3cret", 1010, "GET", path, b"", &sig));
-        assert!(!ok("other", 1010, "GET", path, b"", &sig), "other secret");
-        assert!(
-            !ok(
-                "s3cret",
-                1010,
-                "GET",
-                "/internal/v1/plan?region=b",
-                b"",
-                &sig
-            ),
-            "other query"
+        let sig = sign("s3cret", &request);
+        let check =
+            |secret: &str, now: i64, r: SignedRequest<'_>, sig: &str| verify(secret, now, &r, sig);
+        assert_eq!(check("s3cret", 1010, request, &sig), Ok(()));
+        let mismatch = Err(SignatureError::Mismatch);
+        assert_eq!(
+            check("other", 1010, request, &sig),
+            mismatch,
+            "other secret"
         );
-        assert!(!ok("s3cret", 1010, "POST", path, b"", &sig), "other method");
-        assert!(!ok("s3cret", 1010, "GET", path, b"x", &sig), "other body");
-        assert!(
-            !ok("s3cret", 1000 + MAX_SKEW_SECS + 1, "GET", path, b"", &sig),
+        for (what, changed) in [
+            (
+                "other region",
+                SignedRequest {
+                    region: "us-east-1",
+                    ..request
+                },
+            ),
+            (
+                "other nonce",
+                SignedRequest {
+                    nonce: "ffffffffffffffffffffffffffffffff",
+                    ..request
+                },
+            ),
+            (
+                "other timestamp",
+                SignedRequest {
+                    timestamp: 1001,
+                    ..request
+                },
+            ),
+            (
+                "other query",
+                SignedRequest {
+                    path_and_query: "/internal/v1/plan?region=b",
+                    ..request
+                },
+            ),
+            (
+                "other method",
+                SignedRequest {
+                    method: "POST",
+                    ..request
+                },
+            ),
+            (
+                "other body",
+                SignedRequest {
+                    body: b"x",
+                    ..request
+                },
+            ),
+        ] {
+            assert_eq!(check("s3cret", 1010, changed, &sig), mismatch, "{what}");
+        }
+        assert_eq!(
+            check("s3cret", 1000 + MAX_SKEW_SECS + 1, request, &sig),
+            Err(SignatureError::Skew),
             "too old"
         );
-        assert!(!ok("s3cret", 1010, "GET", path, b"", "zz"), "not hex");
+        assert_eq!(
+            check("s3cret", 1000 - MAX_SKEW_SECS - 1, request, &sig),
+            Err(SignatureError::Skew),
+            "from the future"
+        );
+        assert_eq!(check("s3cret", 1010, request, "zz"), mismatch, "not hex");
+        let short_nonce = SignedRequest {
+            nonce: "abc",
+            ..request
+        };
+        assert_eq!(
+            check("s3cret", 1010, short_nonce, &sign("s3cret", &short_nonce)),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn each_region_can_have_its_own_secret() {
+        let secrets = CheckerSecrets::parse(
+            "shared-secret-0123456789",
+            " eu-west-1=eu-secret-0123456789 ,us-east-1=us-secret-0123456789",
+        )
+        .unwrap();
+        assert_eq!(secrets.for_region("eu-west-1"), "eu-secret-0123456789");
+        assert_eq!(secrets.for_region("us-east-1"), "us-secret-0123456789");
+        assert_eq!(secrets.for_region("ap-south-1"), "shared-secret-0123456789");
+        assert_eq!(
+            secrets.regions().collect::<Vec<_>>(),
+            ["eu-west-1", "us-east-1"]
+        );
+        assert!(
+            !format!("{secrets:?}").contains("secret-0123"),
+            "never printed"
+        );
+        assert_eq!(
+            CheckerSecrets::parse("shared-secret-0123456789", "").unwrap(),
+            CheckerSecrets::shared("shared-secret-0123456789")
+        );
+        for bad in [
+            "eu-west-1",
+            "EU=secret-0123456789abc",
+            "eu-west-1=short",
+            "a=secret-0123456789,a=secret-0123456789",
+        ] {
+            assert!(
+                CheckerSecrets::parse("shared-secret-0123456789", bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@
 
 use crate::assertions::{self, ResponseView, MAX_ASSERTED_BODY};
 use crate::dns;
+use crate::failure::{Failure, TimeoutPhase, TlsReason};
 use crate::guard::{GuardError, SsrfGuard};
 use crate::spec::{
     parse_http_url, parse_resolver, parse_tcp_host, DnsRcode, DnsSpec, Header, HttpSpec,
@@ -137,6 +138,14 @@ impl PhaseTimings {
     }
 }
 
+/// One attempt of a check as [`Prober::attempts`] yields it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempted {
+    pub outcome: CheckOutcome,
+    /// The check's verdict: no retry follows this attempt.
+    pub last: bool,
+}
+
 /// One request of an HTTP check: the first, then one per redirect followed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HopTimings {
@@ -170,8 +179,12 @@ pub struct CheckOutcome {
     pub redirects: u8,
     /// 1 for the first attempt, 2 for the first retry, ...
     pub attempt: u8,
-    /// Why the check is `Down` (or `Degraded`); `None` when `Up`.
+    /// Why the check is `Down` (or `Degraded`); `None` when `Up`. The full detail, for the
+    /// tenant only.
     pub error: Option<String>,
+    /// The kind of `error`: all that visitors are shown of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
     /// When the attempt started.
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
@@ -196,6 +209,18 @@ pub struct CheckOutcome {
 }
 
 impl CheckOutcome {
+    /// A `Down` attempt that a run's deadline cut off (or that never got to start): it took
+    /// `total_us` from `started_at` and is recorded with `error`, not lost.
+    pub fn cut_off(attempt: u8, started_at: DateTime<Utc>, total_us: u32, error: String) -> Self {
+        let mut outcome = Self::started();
+        outcome.attempt = attempt;
+        outcome.started_at = Some(started_at);
+        outcome.timings.total_us = total_us;
+        outcome.error = Some(error);
+        outcome.failure = Some(Failure::Timeout { phase: None });
+        outcome
+    }
+
     fn started() -> Self {
         Self {
             status: CheckStatus::Down,
@@ -210,6 +235,7 @@ impl CheckOutcome {
             redirects: 0,
             attempt: 1,
             error: None,
+            failure: None,
             started_at: Some(Utc::now()),
             hops: Vec::new(),
             cert_days_left: None,
@@ -239,6 +265,18 @@ impl Phase {
             Phase::TlsHandshake => "tls handshake",
             Phase::WaitingForResponse => "waiting for response",
             Phase::Transfer => "body transfer",
+        }
+    }
+}
+
+impl From<Phase> for TimeoutPhase {
+    fn from(phase: Phase) -> Self {
+        match phase {
+            Phase::Dns => TimeoutPhase::Dns,
+            Phase::Connect => TimeoutPhase::Connect,
+            Phase::TlsHandshake => TimeoutPhase::TlsHandshake,
+            Phase::WaitingForResponse => TimeoutPhase::WaitingForResponse,
+            Phase::Transfer => TimeoutPhase::Transfer,
         }
     }
 }
@@ -294,15 +332,56 @@ pub enum ProbeError {
     /// Failed assertions, each with expected vs actual.
     #[error("{}", .0.join("; "))]
     Assertions(Vec<String>),
+    /// `resolver` is the address the spec named, or "the platform resolver".
     #[error("dns query to {resolver} failed: {message}")]
-    DnsQuery {
-        resolver: SocketAddr,
-        message: String,
-    },
+    DnsQuery { resolver: String, message: String },
+    /// An unexpected response code.
+    #[error("{0}")]
+    DnsRcode(String),
+    /// The expected answers are missing.
     #[error("{0}")]
     DnsAnswer(String),
-    #[error("{0}")]
-    Certificate(String),
+    /// The platform's resolver answered addresses the guard refuses; they are not kept.
+    #[error("{record} {host}: the platform resolver answered {count} address(es) that checks may not reach; answers withheld")]
+    WithheldAnswers {
+        record: &'static str,
+        host: String,
+        count: usize,
+    },
+    #[error("{message}")]
+    Certificate { reason: TlsReason, message: String },
+}
+
+impl ProbeError {
+    /// The kind of this failure, as visitors are told it.
+    pub fn failure(&self) -> Failure {
+        match self {
+            ProbeError::InvalidSpec(_) => Failure::InvalidSpec,
+            ProbeError::Dns { .. }
+            | ProbeError::NoAddresses { .. }
+            | ProbeError::DnsQuery { .. }
+            | ProbeError::DnsRcode(_) => Failure::DnsFailure,
+            ProbeError::Refused { .. } | ProbeError::WithheldAnswers { .. } => Failure::Blocked,
+            ProbeError::Connect { source, .. } => match source.kind() {
+                std::io::ErrorKind::ConnectionRefused => Failure::ConnectionRefused,
+                std::io::ErrorKind::TimedOut => Failure::Timeout {
+                    phase: Some(TimeoutPhase::Connect),
+                },
+                _ => Failure::ConnectionFailed,
+            },
+            ProbeError::Tls { source, .. } => Failure::TlsError {
+                reason: TlsReason::of_io(source),
+            },
+            ProbeError::Http { .. } => Failure::HttpError,
+            ProbeError::Timeout { phase, .. } => Failure::Timeout {
+                phase: Some((*phase).into()),
+            },
+            ProbeError::UnexpectedStatus { got, .. } => Failure::HttpStatus { code: *got },
+            ProbeError::Redirect { .. } | ProbeError::TooManyRedirects { .. } => Failure::Redirect,
+            ProbeError::Assertions(_) | ProbeError::DnsAnswer(_) => Failure::AssertionFailed,
+            ProbeError::Certificate { reason, .. } => Failure::TlsError { reason: *reason },
+        }
+    }
 }
 
 fn earlier_failures(earlier: &[(SocketAddr, String)]) -> String {
@@ -317,25 +396,36 @@ fn earlier_failures(earlier: &[(SocketAddr, String)]) -> String {
     format!(" (also failed: {list})")
 }
 
+/// An address the tenant wrote is named; addresses a host name resolved to are not (only their
+/// kind), so a monitor cannot map internal names to private addresses.
 fn refused_message(host: Option<&str>, refused: &[GuardError]) -> String {
-    let all = refused
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("; ");
     match host {
-        Some(host) => format!("{host} resolves only to refused addresses: {all}"),
-        None => all,
+        Some(host) => {
+            let mut kinds: Vec<String> = refused.iter().map(GuardError::category).collect();
+            kinds.dedup();
+            format!(
+                "{host} resolves only to addresses checks may not reach: {}",
+                kinds.join("; ")
+            )
+        }
+        None => refused
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
-/// A finished check that is not down: `Some(reason)` makes it degraded.
-type Verdict = Result<Option<String>, ProbeError>;
+/// A finished check that is not down: `Some((kind, reason))` makes it degraded.
+type Verdict = Result<Option<(Failure, String)>, ProbeError>;
 
 /// Runs checks. Cheap to share (`Arc<Prober>`); every check opens its own connection.
 #[derive(Clone)]
 pub struct Prober {
     guard: SsrfGuard,
+    /// DNS monitors without a resolver of their own ask this one (default: the first
+    /// nameserver in `/etc/resolv.conf`).
+    platform_resolver: Option<SocketAddr>,
     tls: Arc<rustls::ClientConfig>,
     verifier: Arc<WebPkiServerVerifier>,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -381,10 +471,17 @@ impl Prober {
         config.resumption = rustls::client::Resumption::disabled();
         Self {
             guard,
+            platform_resolver: None,
             tls: Arc::new(config),
             verifier,
             provider,
         }
+    }
+
+    /// Asks `resolver` for DNS monitors that name none (tests, deployments with their own).
+    pub fn with_platform_resolver(mut self, resolver: SocketAddr) -> Self {
+        self.platform_resolver = Some(resolver);
+        self
     }
 
     pub fn guard(&self) -> &SsrfGuard {
@@ -395,32 +492,63 @@ impl Prober {
     /// backoff, doubled each time) until one is not down or the retries are used up. The last
     /// element is the check's outcome. Invalid specs are tried once.
     pub async fn check_with_retries(&self, spec: &MonitorSpec) -> Vec<CheckOutcome> {
+        use futures::StreamExt;
+        self.attempts(spec)
+            .map(|tried| tried.outcome)
+            .collect()
+            .await
+    }
+
+    /// [`Prober::check_with_retries`] as a stream: each attempt as soon as it ends, so a run can
+    /// store it before the check is over. The whole check stays within
+    /// [`MAX_CHECK_BUDGET_MS`](crate::spec::MAX_CHECK_BUDGET_MS) (plus a second of slack for
+    /// bookkeeping): specs stored before the budget existed get shorter timeouts and fewer
+    /// retries instead of running past it.
+    pub fn attempts<'a>(
+        &'a self,
+        spec: &'a MonitorSpec,
+    ) -> impl futures::Stream<Item = Attempted> + Send + 'a {
         let policy = spec.retry_policy();
-        let tries = if spec.validate().is_ok() {
+        let tries = if spec.validate_shape().is_ok() {
             policy.retries.min(crate::spec::MAX_RETRIES) + 1
         } else {
             1
         };
-        let mut attempts = Vec::with_capacity(usize::from(tries));
-        for n in 1..=tries {
+        let budget = Duration::from_millis(u64::from(crate::spec::MAX_CHECK_BUDGET_MS) + 1000);
+        let min_attempt = Duration::from_millis(u64::from(crate::spec::MIN_TIMEOUT_MS));
+        // The clock starts at the first poll: a check waiting for a free slot is not charged.
+        futures::stream::unfold((Some(1u8), None), move |(next, started)| async move {
+            let n = next?;
+            let started: Instant = started.unwrap_or_else(Instant::now);
             if n > 1 {
                 tokio::time::sleep(policy.delay_before(n)).await;
             }
-            let mut outcome = self.check(spec).await;
+            let left = budget.saturating_sub(started.elapsed());
+            let ms = spec
+                .timeout_ms()
+                .min(u32::try_from(left.as_millis()).unwrap_or(u32::MAX));
+            let mut outcome = self.check_for(spec, ms).await;
             outcome.attempt = n;
-            let done = outcome.status != CheckStatus::Down;
-            attempts.push(outcome);
-            if done {
-                break;
-            }
-        }
-        attempts
+            let retry = outcome.status == CheckStatus::Down
+                && n < tries
+                && started.elapsed() + policy.delay_before(n + 1) + min_attempt <= budget;
+            let last = !retry;
+            Some((
+                Attempted { outcome, last },
+                (retry.then_some(n + 1), Some(started)),
+            ))
+        })
     }
 
     /// One attempt of `spec`. Never fails: problems are a `Down` outcome with `error` set.
     pub async fn check(&self, spec: &MonitorSpec) -> CheckOutcome {
+        self.check_for(spec, spec.timeout_ms()).await
+    }
+
+    /// One attempt, bounded by `ms` (at most the spec's timeout).
+    async fn check_for(&self, spec: &MonitorSpec, ms: u32) -> CheckOutcome {
         let mut attempt = Attempt::new();
-        let result = match spec.validate() {
+        let result = match spec.validate_shape() {
             Err(errors) => Err(ProbeError::InvalidSpec(
                 errors
                     .iter()
@@ -429,7 +557,6 @@ impl Prober {
                     .join("; "),
             )),
             Ok(()) => {
-                let ms = spec.timeout_ms();
                 let run = async {
                     match spec {
                         MonitorSpec::Http(http) => self.check_http(http, &mut attempt).await,
@@ -589,16 +716,30 @@ impl Prober {
                 addr
             }
             // The platform's own resolver, the one every HTTP check uses too.
-            None => dns::system_resolver().ok_or_else(|| {
-                ProbeError::InvalidSpec(
-                    "resolver: none given and no nameserver in /etc/resolv.conf".into(),
-                )
-            })?,
+            None => self
+                .platform_resolver
+                .or_else(dns::system_resolver)
+                .ok_or_else(|| {
+                    ProbeError::InvalidSpec(
+                        "resolver: none given and no nameserver in /etc/resolv.conf".into(),
+                    )
+                })?,
         };
-        attempt.outcome.resolved_ip = Some(resolver.ip());
+        // The platform's resolver may sit on our own network and knows our internal names: its
+        // address is not shown, and its address answers must pass the guard (below).
+        let platform = spec.resolver.is_none();
+        attempt.outcome.resolved_ip = (!platform).then(|| resolver.ip());
+        let resolver_label = if platform {
+            "the platform resolver".to_owned()
+        } else {
+            resolver.to_string()
+        };
         let qtype = spec.record_type.code();
         let id = query_id();
-        let query_error = |message: String| ProbeError::DnsQuery { resolver, message };
+        let query_error = |message: String| ProbeError::DnsQuery {
+            resolver: resolver_label.clone(),
+            message,
+        };
         let query =
             dns::encode_query(id, &spec.host, qtype).map_err(|e| query_error(e.to_string()))?;
         let bind: SocketAddr = if resolver.is_ipv4() {
@@ -640,11 +781,31 @@ impl Prober {
             response
         };
         attempt.outcome.timings.dns_us = attempt.lap();
+        if platform
+            && matches!(
+                spec.record_type,
+                crate::spec::DnsRecordType::A | crate::spec::DnsRecordType::Aaaa
+            )
+        {
+            let refused = response
+                .answers
+                .iter()
+                .filter_map(|a| a.parse::<IpAddr>().ok())
+                .filter(|ip| self.guard.check(*ip).is_err())
+                .count();
+            if refused > 0 {
+                return Err(ProbeError::WithheldAnswers {
+                    record: spec.record_type.as_str(),
+                    host: spec.host.clone(),
+                    count: refused,
+                });
+            }
+        }
         let rcode = DnsRcode::name_of(response.rcode);
         attempt.outcome.dns_rcode = Some(rcode.clone());
         attempt.outcome.dns_answers = response.answers.clone();
         if response.rcode != spec.expected_rcode.code() {
-            return Err(ProbeError::DnsAnswer(format!(
+            return Err(ProbeError::DnsRcode(format!(
                 "{} {}: expected rcode {}, got {rcode}",
                 spec.record_type.as_str(),
                 spec.host,
@@ -737,7 +898,17 @@ impl Prober {
             }
         }
         if !problems.is_empty() {
-            return Err(ProbeError::Certificate(problems.join("; ")));
+            let expired = attempt.outcome.cert_days_left.is_some_and(|left| left < 0);
+            let reason = match (&chain, &hostname) {
+                (Err(_), _) if expired => TlsReason::Expired,
+                (Err(_), _) => TlsReason::Untrusted,
+                (Ok(()), Some(Err(_))) => TlsReason::NameMismatch,
+                _ => TlsReason::Expired,
+            };
+            return Err(ProbeError::Certificate {
+                reason,
+                message: problems.join("; "),
+            });
         }
         if let Some(left) = attempt.outcome.cert_days_left {
             if left < i64::from(spec.expiry_warning_days) {
@@ -788,7 +959,12 @@ impl Prober {
             }
         }
         if allowed.is_empty() {
-            attempt.outcome.resolved_ip = candidates.first().copied();
+            // A refused address the name resolved to is not recorded (see `refused_message`).
+            attempt.outcome.resolved_ip = if name.is_none() {
+                candidates.first().copied()
+            } else {
+                None
+            };
             return Err(ProbeError::Refused {
                 host: name.cloned(),
                 refused,
@@ -827,13 +1003,18 @@ impl Prober {
     }
 }
 
-fn expiry_warning(outcome: &CheckOutcome, days: u32) -> String {
+fn expiry_warning(outcome: &CheckOutcome, days: u32) -> (Failure, String) {
     let left = outcome.cert_days_left.unwrap_or_default();
     let at = outcome
         .cert_expires_at
         .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default();
-    format!("certificate expires in {left} days ({at}), within the {days}-day warning window")
+    let message =
+        format!("certificate expires in {left} days ({at}), within the {days}-day warning window");
+    let failure = Failure::TlsError {
+        reason: TlsReason::ExpiresSoon,
+    };
+    (failure, message)
 }
 
 /// One DNS query over TCP: two-byte length prefix each way.
@@ -1055,9 +1236,13 @@ impl Attempt {
         match result {
             Ok(degraded) => {
                 self.outcome.status = CheckStatus::Up;
-                let mut reasons: Vec<String> = degraded.into_iter().collect();
+                let (kind, reason) = degraded.unzip();
+                let mut reasons: Vec<String> = reason.into_iter().collect();
+                // The first reason names the kind; a slow check is only that when nothing else is.
+                self.outcome.failure = kind;
                 if let Some(threshold) = down_above_ms.filter(|t| over(*t)) {
                     self.outcome.status = CheckStatus::Down;
+                    self.outcome.failure = Some(Failure::Slow);
                     reasons = vec![format!(
                         "took {} ms, above the down threshold of {threshold} ms",
                         total_us / 1000
@@ -1067,6 +1252,7 @@ impl Attempt {
                         "took {} ms, above the degraded threshold of {threshold} ms",
                         total_us / 1000
                     ));
+                    self.outcome.failure.get_or_insert(Failure::Slow);
                 }
                 if !reasons.is_empty() {
                     if self.outcome.status == CheckStatus::Up {
@@ -1077,6 +1263,7 @@ impl Attempt {
             }
             Err(e) => {
                 self.outcome.status = CheckStatus::Down;
+                self.outcome.failure = Some(e.failure());
                 self.outcome.error = Some(e.to_string());
             }
         }
@@ -1452,6 +1639,7 @@ mod tests {
         spec.headers.push(crate::spec::Header {
             name: "X-Token".into(),
             value: "t".into(),
+            secret: false,
         });
         let target = parse_http_url(&spec.url).unwrap();
         fn parts(spec: &HttpSpec) -> RequestParts<'_> {
@@ -1474,6 +1662,7 @@ mod tests {
         spec.headers.push(crate::spec::Header {
             name: "User-Agent".into(),
             value: "mine".into(),
+            secret: false,
         });
         let req = build_request(
             &parts(&spec),

@@ -1,20 +1,44 @@
 //! One checker run: fetch the plan for a region and shard, probe every monitor with bounded
-//! concurrency, store every attempt in one idempotent batch, post failures and changes at once.
+//! concurrency, and store and report results as checks finish.
+//!
+//! A run has a deadline (the Lambda's, less a margin; the local runner's period). Finished
+//! attempts are stored in small batches (at most [`MAX_BATCH_ROWS`] rows, at most
+//! [`RESULT_LINGER`] after the first of them finished) and failures and changes go to the fast
+//! path in the same groups, so a slow check delays nobody else's results. A check still running
+//! at the deadline is stopped and recorded as a down attempt with a timeout error, not lost.
+//! Probe slots are shared fairly: checks start round-robin by tenant, and one tenant holds at
+//! most a quarter of them.
 //!
 //! Generic over where the plan comes from and where results go, so it runs the same in the Lambda,
 //! in the local runner and in unit tests.
 
 use crate::plan::{CheckEvent, FastPathReport, PlannedCheck, ReportedResult, WorkPlan};
-use crate::probe::{CheckOutcome, CheckStatus, Prober};
+use crate::probe::{Attempted, CheckOutcome, CheckStatus, Prober};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use statuspage_clickhouse::{Analytics, CheckRow, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP};
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
 use uuid::Uuid;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A run's deadline when its caller sets none: the Lambda's schedule period.
+pub const DEFAULT_RUN_DEADLINE: Duration = Duration::from_secs(60);
+/// Time kept back from the Lambda's own deadline to store and report what the run found.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// The shortest deadline a run gets: every check the API accepts
+/// ([`MAX_CHECK_BUDGET_MS`](crate::spec::MAX_CHECK_BUDGET_MS)) fits, with the margin.
+pub const MIN_RUN_DEADLINE: Duration = Duration::from_secs(45);
+/// How long finished results wait for others to share their batch.
+pub const RESULT_LINGER: Duration = Duration::from_secs(1);
+/// Most rows in one stored batch.
+pub const MAX_BATCH_ROWS: usize = 1000;
 
 pub trait PlanSource: Send + Sync {
     fn work_plan(
@@ -56,8 +80,14 @@ pub struct RunOptions {
     pub concurrency: usize,
     pub cold_start: bool,
     pub run_id: Uuid,
-    /// Same token for a retried invocation, so its batch is not counted twice.
+    /// Same token for a retried invocation: each batch's token is derived from it and from the
+    /// attempts in the batch, so a batch stored twice is counted once.
     pub batch_token: String,
+    /// When checks still running are cut off and recorded as timeouts; `None`: the run's start
+    /// plus [`DEFAULT_RUN_DEADLINE`].
+    pub deadline: Option<Instant>,
+    /// When the run's checks were due (the tick); `None`: the run's start.
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 impl RunOptions {
@@ -67,6 +97,8 @@ impl RunOptions {
             cold_start: false,
             run_id,
             batch_token: batch_token.into(),
+            deadline: None,
+            scheduled_at: None,
         }
     }
 }
@@ -85,6 +117,9 @@ pub struct RunSummary {
     /// Retries made (attempts beyond the first).
     #[serde(default)]
     pub retries: usize,
+    /// Checks the deadline cut off, recorded as down with a timeout (counted in `down` too).
+    #[serde(default)]
+    pub cut_off: usize,
     pub reported: usize,
     pub duration_ms: u64,
     /// Sink failures that did not stop the run (e.g. the fast path was unreachable).
@@ -103,6 +138,29 @@ pub enum RunError {
     },
 }
 
+/// What a probe task tells the collector.
+enum Progress {
+    /// The check got a probe slot and its first attempt begins.
+    Started(usize),
+    Attempt(usize, Attempted),
+}
+
+/// Where one planned check stands, as the collector knows it.
+#[derive(Default)]
+struct CheckState {
+    /// Attempts finished.
+    attempts: u8,
+    /// Since when the check has been busy (start, or end of its last attempt).
+    busy_since: Option<(DateTime<Utc>, Instant)>,
+    done: bool,
+}
+
+/// One group of results on its way to the store and the fast path.
+struct Batch {
+    rows: Vec<CheckRow>,
+    reported: Vec<ReportedResult>,
+}
+
 pub async fn run_checks<P, S, F>(
     event: &CheckEvent,
     prober: &Prober,
@@ -117,6 +175,9 @@ where
     F: FastPath,
 {
     let started = Instant::now();
+    let deadline = options.deadline.unwrap_or(started + DEFAULT_RUN_DEADLINE);
+    // When the run's checks were due: every attempt of a check is stamped with it.
+    let scheduled_at = options.scheduled_at.unwrap_or_else(Utc::now);
     let plan = plan_source
         .work_plan(event)
         .await
@@ -124,94 +185,303 @@ where
             region: event.region.clone(),
             source,
         })?;
-    // Owned checks: a stream over borrowed ones trips the compiler's Send inference in spawned tasks.
-    let results: Vec<(PlannedCheck, Vec<CheckOutcome>)> = futures::stream::iter(plan.checks)
-        .map(|check| async move {
-            let attempts = prober.check_with_retries(&check.spec).await;
-            (check, attempts)
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
-
+    let checks = fair_order(plan.checks);
     let mut summary = RunSummary {
         region: event.region.clone(),
         shard: event.shard,
         run_id: options.run_id,
-        checks: results.len(),
+        checks: checks.len(),
         ..RunSummary::default()
     };
-    let mut rows = Vec::with_capacity(results.len());
-    let mut reported = Vec::new();
-    for (check, attempts) in &results {
-        // Every attempt is its own row; the check's outcome is the last attempt.
-        for outcome in attempts {
-            let checked_at = outcome.started_at.unwrap_or_else(Utc::now);
-            rows.push(check_row(
-                check,
-                &event.region,
-                checked_at,
-                outcome,
-                options,
-            ));
-        }
-        let Some(outcome) = attempts.last() else {
-            continue;
-        };
-        summary.retries += attempts.len() - 1;
-        let checked_at = outcome.started_at.unwrap_or_else(Utc::now);
-        match outcome.status {
-            CheckStatus::Up => summary.up += 1,
-            CheckStatus::Degraded => summary.degraded += 1,
-            CheckStatus::Down => summary.down += 1,
-        }
-        if outcome.status != CheckStatus::Up || check.last_status != Some(outcome.status) {
-            reported.push(ReportedResult {
-                monitor_id: check.monitor_id,
-                tenant_id: check.tenant_id,
-                status: outcome.status,
-                checked_at,
-                total_us: outcome.timings.total_us,
-                error: outcome.error.clone(),
-            });
-        }
-    }
 
-    let stored = store.store(&rows, &options.batch_token).await;
-    if !reported.is_empty() {
-        let report = FastPathReport {
-            region: event.region.clone(),
-            run_id: options.run_id,
-            results: reported,
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<Progress>();
+    let (store_tx, mut store_rx) = mpsc::unbounded_channel::<Vec<CheckRow>>();
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel::<Vec<ReportedResult>>();
+
+    // Probes: every check waits for a slot of its tenant and one of the run, then sends each
+    // attempt as it ends. Everything still running at the deadline is dropped (connections
+    // closed); the collector records those checks.
+    let concurrency = options.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let per_tenant = (concurrency / 4).max(1);
+    let mut tenant_slots: HashMap<Uuid, Arc<Semaphore>> = HashMap::new();
+    let tasks: futures::stream::FuturesUnordered<_> = checks
+        .iter()
+        .enumerate()
+        .map(|(index, check)| {
+            let tenant = tenant_slots
+                .entry(check.tenant_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(per_tenant)))
+                .clone();
+            let (slots, tx, spec) = (slots.clone(), progress_tx.clone(), check.spec.clone());
+            async move {
+                let Ok(_tenant) = tenant.acquire_owned().await else {
+                    return;
+                };
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
+                let _ = tx.send(Progress::Started(index));
+                let mut attempts = std::pin::pin!(prober.attempts(&spec));
+                while let Some(attempted) = attempts.next().await {
+                    let _ = tx.send(Progress::Attempt(index, attempted));
+                }
+            }
+        })
+        .collect();
+    drop(progress_tx);
+    let probes = async move {
+        let all = tasks.collect::<Vec<()>>();
+        tokio::select! {
+            _ = all => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+    };
+
+    // Collector: turns progress into rows, groups them, and hands groups to the two sinks.
+    let collect = async {
+        let mut states: Vec<CheckState> = checks.iter().map(|_| CheckState::default()).collect();
+        let mut batch = Batch {
+            rows: Vec::new(),
+            reported: Vec::new(),
         };
-        match fast_path.report(&report).await {
-            Ok(()) => summary.reported = report.results.len(),
-            Err(e) => {
-                tracing::warn!(region = %event.region, error = %e, "fast-path report failed");
-                summary.errors.push(format!("fast path: {e}"));
+        let mut flush_at: Option<tokio::time::Instant> = None;
+        let flush = |batch: &mut Batch| {
+            if !batch.rows.is_empty() {
+                let _ = store_tx.send(std::mem::take(&mut batch.rows));
+            }
+            if !batch.reported.is_empty() {
+                let _ = report_tx.send(std::mem::take(&mut batch.reported));
+            }
+        };
+        let mut tally = RunSummary::default();
+        loop {
+            let linger = async {
+                match flush_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                progress = progress_rx.recv() => match progress {
+                    None => break,
+                    Some(Progress::Started(index)) => {
+                        states[index].busy_since = Some((Utc::now(), Instant::now()));
+                    }
+                    Some(Progress::Attempt(index, Attempted { outcome, last })) => {
+                        let check = &checks[index];
+                        let state = &mut states[index];
+                        state.attempts = outcome.attempt;
+                        state.busy_since = Some((Utc::now(), Instant::now()));
+                        state.done = last;
+                        record(&mut batch, &mut tally, check, &event.region, &outcome, last, scheduled_at, options);
+                        flush_at.get_or_insert_with(|| tokio::time::Instant::now() + RESULT_LINGER);
+                        if batch.rows.len() >= MAX_BATCH_ROWS {
+                            flush(&mut batch);
+                            flush_at = None;
+                        }
+                    }
+                },
+                _ = linger => {
+                    flush(&mut batch);
+                    flush_at = None;
+                }
             }
         }
-    }
-    stored.map_err(|source| RunError::Store {
-        region: event.region.clone(),
-        rows: rows.len(),
-        source,
-    })?;
-    summary.stored = rows.len();
+        // The probes are over: whatever did not finish was cut off by the deadline.
+        let run_ms = started.elapsed().as_millis();
+        for (check, state) in checks.iter().zip(&states).filter(|(_, s)| !s.done) {
+            let (started_at, error) = match state.busy_since {
+                Some((at, since)) => (
+                    at,
+                    format!(
+                        "timed out after {} ms: the run's deadline ({run_ms} ms after its start) cut the check off",
+                        since.elapsed().as_millis()
+                    ),
+                ),
+                None => (
+                    Utc::now(),
+                    format!(
+                        "timed out: the run's deadline ({run_ms} ms after its start) passed before a probe slot was free"
+                    ),
+                ),
+            };
+            let total_us = state
+                .busy_since
+                .map(|(_, since)| since.elapsed().as_micros().min(u128::from(u32::MAX)) as u32)
+                .unwrap_or(0);
+            let outcome = CheckOutcome::cut_off(state.attempts + 1, started_at, total_us, error);
+            record(
+                &mut batch,
+                &mut tally,
+                check,
+                &event.region,
+                &outcome,
+                true,
+                scheduled_at,
+                options,
+            );
+            tally.cut_off += 1;
+        }
+        flush(&mut batch);
+        drop((store_tx, report_tx));
+        tally
+    };
+
+    // Sinks: each its own queue, so a slow ClickHouse never holds back the fast path (and the
+    // other way round).
+    let store_all = async {
+        let (mut stored, mut failed, mut first_error) = (0usize, 0usize, None);
+        while let Some(rows) = store_rx.recv().await {
+            let token = batch_token(&options.batch_token, &rows);
+            match store.store(&rows, &token).await {
+                Ok(()) => stored += rows.len(),
+                Err(e) => {
+                    tracing::warn!(region = %event.region, rows = rows.len(), error = %e, "storing a result batch failed");
+                    failed += rows.len();
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        (stored, failed, first_error)
+    };
+    let report_all = async {
+        let (mut reported, mut errors) = (0usize, Vec::new());
+        while let Some(results) = report_rx.recv().await {
+            let report = FastPathReport {
+                region: event.region.clone(),
+                run_id: options.run_id,
+                results,
+            };
+            match fast_path.report(&report).await {
+                Ok(()) => reported += report.results.len(),
+                Err(e) => {
+                    tracing::warn!(region = %event.region, error = %e, "fast-path report failed");
+                    errors.push(format!("fast path: {e}"));
+                }
+            }
+        }
+        (reported, errors)
+    };
+
+    let ((), tally, (stored, failed, store_error), (reported, errors)) =
+        tokio::join!(probes, collect, store_all, report_all);
+    summary.up = tally.up;
+    summary.degraded = tally.degraded;
+    summary.down = tally.down;
+    summary.retries = tally.retries;
+    summary.cut_off = tally.cut_off;
+    summary.stored = stored;
+    summary.reported = reported;
+    summary.errors = errors;
     summary.duration_ms = started.elapsed().as_millis() as u64;
+    if let Some(source) = store_error {
+        return Err(RunError::Store {
+            region: event.region.clone(),
+            rows: failed,
+            source,
+        });
+    }
     tracing::info!(
         region = %summary.region, shard = summary.shard, checks = summary.checks, up = summary.up,
-        degraded = summary.degraded, down = summary.down, duration_ms = summary.duration_ms,
-        "checker run finished"
+        degraded = summary.degraded, down = summary.down, cut_off = summary.cut_off,
+        duration_ms = summary.duration_ms, "checker run finished"
     );
     Ok(summary)
 }
 
+/// Round-robin by tenant (in plan order within a tenant), so every tenant's first checks start
+/// before anyone's hundredth.
+fn fair_order(checks: Vec<PlannedCheck>) -> Vec<PlannedCheck> {
+    let mut queues: Vec<std::collections::VecDeque<PlannedCheck>> = Vec::new();
+    let mut by_tenant: HashMap<Uuid, usize> = HashMap::new();
+    let total = checks.len();
+    for check in checks {
+        let i = *by_tenant.entry(check.tenant_id).or_insert_with(|| {
+            queues.push(std::collections::VecDeque::new());
+            queues.len() - 1
+        });
+        queues[i].push_back(check);
+    }
+    let mut ordered = Vec::with_capacity(total);
+    while ordered.len() < total {
+        for queue in &mut queues {
+            if let Some(check) = queue.pop_front() {
+                ordered.push(check);
+            }
+        }
+    }
+    ordered
+}
+
+/// The batch's token: the run's, and a digest of which attempts the batch holds, so the same
+/// batch written again (spool replay, retried invocation) is recognised and a different one is
+/// not mistaken for it.
+fn batch_token(run_token: &str, rows: &[CheckRow]) -> String {
+    let mut keys: Vec<(Uuid, u8)> = rows.iter().map(|r| (r.monitor_id, r.attempt)).collect();
+    keys.sort_unstable();
+    let mut digest = Sha256::new();
+    for (monitor, attempt) in keys {
+        digest.update(monitor.as_bytes());
+        digest.update([attempt]);
+    }
+    format!("{run_token}#{}", hex::encode(&digest.finalize()[..12]))
+}
+
+/// Adds one attempt to the batch: its row, and for the check's verdict, the tally and (when it
+/// is a failure or a change) the fast-path entry.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    batch: &mut Batch,
+    tally: &mut RunSummary,
+    check: &PlannedCheck,
+    region: &str,
+    outcome: &CheckOutcome,
+    last: bool,
+    scheduled_at: DateTime<Utc>,
+    options: &RunOptions,
+) {
+    let checked_at = outcome.started_at.unwrap_or_else(Utc::now);
+    batch.rows.push(check_row(
+        check,
+        region,
+        checked_at,
+        scheduled_at,
+        outcome,
+        last,
+        options,
+    ));
+    if !last {
+        return;
+    }
+    tally.retries += usize::from(outcome.attempt.saturating_sub(1));
+    match outcome.status {
+        CheckStatus::Up => tally.up += 1,
+        CheckStatus::Degraded => tally.degraded += 1,
+        CheckStatus::Down => tally.down += 1,
+    }
+    if outcome.status != CheckStatus::Up || check.last_status != Some(outcome.status) {
+        batch.reported.push(ReportedResult {
+            monitor_id: check.monitor_id,
+            tenant_id: check.tenant_id,
+            status: outcome.status,
+            checked_at,
+            total_us: outcome.timings.total_us,
+            error: outcome.error.clone(),
+            failure: outcome.failure,
+        });
+    }
+}
+
+/// The one place a stored row is built. Every attempt of a check carries the run's
+/// `scheduled_at` (never after the attempt itself); `final_attempt` marks the verdict.
 fn check_row(
     check: &PlannedCheck,
     region: &str,
     checked_at: DateTime<Utc>,
+    scheduled_at: DateTime<Utc>,
     outcome: &CheckOutcome,
+    final_attempt: bool,
     options: &RunOptions,
 ) -> CheckRow {
     let t = &outcome.timings;
@@ -220,8 +490,12 @@ fn check_row(
         monitor_id: check.monitor_id,
         region: region.to_owned(),
         checked_at: checked_at.timestamp_micros(),
+        scheduled_at: scheduled_at
+            .timestamp_micros()
+            .min(checked_at.timestamp_micros()),
         run_id: options.run_id,
         attempt: outcome.attempt,
+        final_attempt,
         status: match outcome.status {
             CheckStatus::Up => STATUS_UP,
             CheckStatus::Degraded => STATUS_DEGRADED,
@@ -248,5 +522,47 @@ fn check_row(
         redirects: outcome.redirects,
         cold_start: options.cold_start,
         error: outcome.error.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{MonitorSpec, TcpSpec};
+
+    fn planned(tenant: Uuid) -> PlannedCheck {
+        PlannedCheck {
+            monitor_id: Uuid::new_v4(),
+            tenant_id: tenant,
+            spec: MonitorSpec::Tcp(TcpSpec::new("db.example.com", 5432)),
+            last_status: None,
+        }
+    }
+
+    #[test]
+    fn checks_start_round_robin_by_tenant() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let plan: Vec<PlannedCheck> = [a, a, a, a, b, c, b].into_iter().map(planned).collect();
+        let tenants: Vec<Uuid> = fair_order(plan).iter().map(|c| c.tenant_id).collect();
+        assert_eq!(tenants, [a, b, c, a, b, a, a]);
+    }
+
+    #[test]
+    fn batch_tokens_name_the_attempts_in_the_batch() {
+        let row = |monitor: Uuid, attempt: u8| {
+            let mut row = CheckRow::synthetic(Uuid::nil(), monitor, "eu", 0, STATUS_UP, 1);
+            row.attempt = attempt;
+            row
+        };
+        let (m, n) = (Uuid::new_v4(), Uuid::new_v4());
+        let one = batch_token("run", &[row(m, 1), row(n, 1)]);
+        assert_eq!(
+            one,
+            batch_token("run", &[row(n, 1), row(m, 1)]),
+            "order-free"
+        );
+        assert_ne!(one, batch_token("run", &[row(m, 1), row(n, 2)]));
+        assert_ne!(one, batch_token("other", &[row(m, 1), row(n, 1)]));
+        assert!(one.starts_with("run#"));
     }
 }

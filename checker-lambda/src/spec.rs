@@ -19,7 +19,8 @@
 //! `{"kind": "json_path", "path": "$.status", "op": "==", "value": "ok"}`), set
 //! `"down_above_ms"` (slower is down) and `"cert_expiry_days"` (https: a certificate expiring
 //! within that many days is degraded). Every kind takes `"retries"` (0..=5) and
-//! `"retry_backoff_ms"` (doubled after each failed attempt). Every new field has a default, so
+//! `"retry_backoff_ms"` (doubled after each failed attempt); every attempt and backoff together
+//! must fit in [`MAX_CHECK_BUDGET_MS`] (40 s). Every new field has a default, so
 //! older specs parse unchanged.
 //!
 //! `expected_status` entries are [`StatusRange`]s written as strings: `"200"`, `"200-299"`, or a
@@ -46,6 +47,12 @@ pub const MAX_REDIRECTS: u8 = 20;
 pub const MAX_RETRIES: u8 = 5;
 pub const DEFAULT_RETRY_BACKOFF_MS: u32 = 200;
 pub const MAX_RETRY_BACKOFF_MS: u32 = 10_000;
+/// Most time one check may take, every attempt and every backoff included:
+/// `(retries + 1) × timeout_ms + retry_backoff_ms × (2^retries − 1)`. The Lambda runs every
+/// minute with a 60 s timeout; its run stops 5 s before that to store and report, and the work
+/// plan may take up to 15 s (the API client's timeout): 60 − 5 − 15 = 40 s are left for the
+/// checks. The local runner gives every run at least this plus 5 s.
+pub const MAX_CHECK_BUDGET_MS: u32 = 40_000;
 pub const MAX_ASSERTIONS: usize = 16;
 pub const MAX_ASSERTION_TEXT_LEN: usize = 1024;
 pub const MAX_DNS_ANSWERS: usize = 32;
@@ -105,7 +112,8 @@ pub struct HttpSpec {
     #[serde(default = "default_expected_status")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, example = json!(["200-299", "301"])))]
     pub expected_status: Vec<StatusRange>,
-    /// Bound on the whole check (DNS through body). Default 10 000, 100..=60 000.
+    /// Bound on one attempt (DNS through body). Default 10 000, 100..=60 000, and the whole
+    /// check, retries and backoff included, within [`MAX_CHECK_BUDGET_MS`].
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
     /// A check whose total time is above this is `Degraded` (must be below `timeout_ms`).
@@ -463,6 +471,11 @@ pub struct TlsSpec {
 pub struct Header {
     pub name: String,
     pub value: String,
+    /// The value is a credential (e.g. `authorization`): the API shows it as `********` to
+    /// tokens without the `admin` scope, and a write that sends `********` back keeps the stored
+    /// value. Absent: `false`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub secret: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -883,7 +896,32 @@ impl TcpSpec {
 impl MonitorSpec {
     /// Every problem with the spec, with field paths such as `url`, `headers[1].name`,
     /// `expected_status[0]`, `timeout_ms`.
+    /// Includes the total time budget ([`MAX_CHECK_BUDGET_MS`]), reported on `timeout_ms` and,
+    /// when there are retries, on `retries` and `retry_backoff_ms`.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = self.shape_errors();
+        if errors.is_empty() {
+            self.validate_budget(&mut errors);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Every rule but the time budget: what the probe needs to run a spec at all. Specs stored
+    /// before the budget existed still run; the probe cuts them at the budget instead.
+    pub fn validate_shape(&self) -> Result<(), Vec<FieldError>> {
+        let errors = self.shape_errors();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn shape_errors(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         match self {
             MonitorSpec::Http(spec) => spec.validate_into(&mut errors),
@@ -891,10 +929,34 @@ impl MonitorSpec {
             MonitorSpec::Dns(spec) => spec.validate_into(&mut errors),
             MonitorSpec::Tls(spec) => spec.validate_into(&mut errors),
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
+        errors
+    }
+
+    /// The longest this check can take: every attempt timing out, with every backoff between.
+    pub fn budget_ms(&self) -> u64 {
+        let policy = self.retry_policy();
+        let attempts = u64::from(policy.retries) + 1;
+        let backoffs: u64 = (2..=policy.retries.saturating_add(1))
+            .map(|next| policy.delay_before(next).as_millis() as u64)
+            .sum();
+        attempts * u64::from(self.timeout_ms()) + backoffs
+    }
+
+    fn validate_budget(&self, errors: &mut Vec<FieldError>) {
+        let budget = self.budget_ms();
+        if budget <= u64::from(MAX_CHECK_BUDGET_MS) {
+            return;
+        }
+        let policy = self.retry_policy();
+        let message = format!(
+            "the check's total time is {budget} ms ((retries + 1) × timeout_ms + \
+             retry_backoff_ms × (2^retries - 1)), above the {MAX_CHECK_BUDGET_MS} ms one check may \
+             take in a run; lower timeout_ms, retries or retry_backoff_ms"
+        );
+        errors.push(field_error("timeout_ms", message.clone()));
+        if policy.retries > 0 {
+            errors.push(field_error("retries", message.clone()));
+            errors.push(field_error("retry_backoff_ms", message));
         }
     }
 
@@ -1297,6 +1359,7 @@ mod tests {
             headers: vec![Header {
                 name: "x-token".into(),
                 value: "abc".into(),
+                secret: false,
             }],
             body: Some("{}".into()),
             expected_status: vec![StatusRange::new(200, 299), StatusRange::single(301)],
@@ -1430,22 +1493,27 @@ mod tests {
             Header {
                 name: "accept".into(),
                 value: "*/*".into(),
+                secret: false,
             },
             Header {
                 name: "bad name".into(),
                 value: "x".into(),
+                secret: false,
             },
             Header {
                 name: "Host".into(),
                 value: "evil.example".into(),
+                secret: false,
             },
             Header {
                 name: "x-ok".into(),
                 value: "line\r\nbreak".into(),
+                secret: false,
             },
             Header {
                 name: "".into(),
                 value: "x".into(),
+                secret: false,
             },
         ];
         let errs = errors(spec);
@@ -1474,6 +1542,7 @@ mod tests {
             .map(|i| Header {
                 name: format!("x-{i}"),
                 value: "v".into(),
+                secret: false,
             })
             .collect();
         assert_eq!(only(spec).message, "at most 32 headers, got 33");
@@ -1558,6 +1627,7 @@ mod tests {
             headers: vec![Header {
                 name: "content-length".into(),
                 value: "1".into(),
+                secret: false,
             }],
             body: None,
             expected_status: vec![StatusRange::single(600)],
@@ -1625,5 +1695,46 @@ mod tests {
             MonitorSpec::Http(http("https://example.com/x")).target(),
             "https://example.com/x"
         );
+    }
+
+    #[test]
+    fn the_whole_check_fits_its_budget() {
+        let spec = |timeout_ms, retries, retry_backoff_ms| {
+            MonitorSpec::Tcp(TcpSpec {
+                timeout_ms,
+                retries,
+                retry_backoff_ms,
+                ..TcpSpec::new("db.example.com", 5432)
+            })
+        };
+        // 3 × 10 s + 0.2 + 0.4 s; 4 × 10 s + 0.2 + 0.4 + 0.8 s.
+        assert_eq!(spec(10_000, 2, 200).budget_ms(), 30_600);
+        assert_eq!(spec(10_000, 3, 200).budget_ms(), 41_400);
+        assert_eq!(spec(40_000, 0, 200).budget_ms(), 40_000);
+        assert!(spec(40_000, 0, 200).validate().is_ok());
+        assert!(spec(10_000, 2, 200).validate().is_ok());
+        let fields = |s: MonitorSpec| -> Vec<String> {
+            s.validate()
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(fields(spec(40_001, 0, 200)), ["timeout_ms"]);
+        assert_eq!(
+            fields(spec(10_000, 3, 200)),
+            ["timeout_ms", "retries", "retry_backoff_ms"]
+        );
+        // The hostile maximum of the individual limits: 6 × 60 s + 310 s of backoff.
+        let worst = spec(MAX_TIMEOUT_MS, MAX_RETRIES, MAX_RETRY_BACKOFF_MS);
+        assert_eq!(worst.budget_ms(), 670_000);
+        assert!(worst.validate_shape().is_ok());
+        let message = &worst.validate().unwrap_err()[0].message;
+        assert!(
+            message.contains("670000 ms") && message.contains("40000 ms"),
+            "{message}"
+        );
+        // Out-of-range fields are reported alone, not twice.
+        assert_eq!(fields(spec(5_000, 9, 1_000)), ["retries"]);
     }
 }

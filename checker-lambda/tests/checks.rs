@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use statuspage_clickhouse::CheckRow;
+use statuspage_clickhouse::{CheckRow, STATUS_DOWN, STATUS_UP};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -764,6 +764,152 @@ async fn a_run_stores_one_row_per_attempt() {
     assert_eq!(rows[0].error, "expected status 200-399, got 503");
     // Up again, as last time: nothing for the fast path.
     assert!(sink.reports.lock().unwrap().is_empty());
+}
+
+/// Every stored batch with when it arrived.
+#[derive(Default)]
+struct TimedSink {
+    started: Mutex<Option<std::time::Instant>>,
+    batches: Mutex<Vec<(std::time::Duration, String, Vec<CheckRow>)>>,
+    reports: Mutex<Vec<(std::time::Duration, FastPathReport)>>,
+}
+
+impl TimedSink {
+    fn since_start(&self) -> std::time::Duration {
+        self.started
+            .lock()
+            .unwrap()
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed()
+    }
+}
+
+impl ResultStore for TimedSink {
+    async fn store(&self, rows: &[CheckRow], batch_token: &str) -> Result<(), BoxError> {
+        let at = self.since_start();
+        self.batches
+            .lock()
+            .unwrap()
+            .push((at, batch_token.to_owned(), rows.to_vec()));
+        Ok(())
+    }
+}
+
+impl FastPath for TimedSink {
+    async fn report(&self, report: &FastPathReport) -> Result<(), BoxError> {
+        let at = self.since_start();
+        self.reports.lock().unwrap().push((at, report.clone()));
+        Ok(())
+    }
+}
+
+/// A TCP server that accepts connections and never answers.
+async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (addr, task)
+}
+
+/// A black hole of one tenant cannot hold back another tenant's result: the healthy check is
+/// stored and reported within about a second, and the black hole, still hanging at the run's
+/// deadline, is recorded as a down attempt with a timeout, once, as the check's verdict.
+#[tokio::test]
+async fn a_black_hole_is_cut_off_at_the_deadline_without_delaying_others() {
+    let server = start(None).await;
+    let (hole, _hole_task) = black_hole().await;
+    let (healthy, stuck) = (Uuid::new_v4(), Uuid::new_v4());
+    let plan = WorkPlan {
+        region: "local-eu".into(),
+        generated_at: chrono::Utc::now(),
+        checks: vec![
+            PlannedCheck {
+                monitor_id: stuck,
+                tenant_id: Uuid::new_v4(),
+                // 10 s per attempt, one retry: 20.2 s, within the budget but not the deadline.
+                spec: http(format!("http://{hole}/"), |s| {
+                    s.timeout_ms = 10_000;
+                    s.retries = 1;
+                }),
+                last_status: Some(CheckStatus::Up),
+            },
+            PlannedCheck {
+                monitor_id: healthy,
+                tenant_id: Uuid::new_v4(),
+                spec: http(format!("http://{}/json", server.addr), |_| {}),
+                last_status: None,
+            },
+        ],
+    };
+    let sink = TimedSink::default();
+    sink.since_start();
+    let event = CheckEvent {
+        region: "local-eu".into(),
+        shard: 0,
+        shards: 1,
+    };
+    let mut options = RunOptions::new(Uuid::new_v4(), "deadline-run");
+    options.deadline = Some(std::time::Instant::now() + std::time::Duration::from_secs(3));
+    let summary = run_checks(&event, &prober(), &OnePlan(plan), &sink, &sink, &options)
+        .await
+        .unwrap();
+    let took = sink.since_start();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "the run ends at its deadline, not after the black hole's 20 s: {took:?}"
+    );
+    assert_eq!(
+        (
+            summary.checks,
+            summary.up,
+            summary.down,
+            summary.cut_off,
+            summary.stored
+        ),
+        (2, 1, 1, 1, 2),
+        "{summary:?}"
+    );
+    let batches = sink.batches.lock().unwrap();
+    let (at, token, rows) = &batches[0];
+    assert!(
+        *at < std::time::Duration::from_millis(2_500),
+        "the healthy result is stored before the deadline: {at:?}"
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].monitor_id, rows[0].status), (healthy, STATUS_UP));
+    assert!(rows[0].final_attempt);
+    assert!(token.starts_with("deadline-run#"), "{token}");
+    let cut: Vec<&CheckRow> = batches
+        .iter()
+        .flat_map(|(_, _, rows)| rows)
+        .filter(|r| r.monitor_id == stuck)
+        .collect();
+    assert_eq!(cut.len(), 1, "one row for the cut-off check: {cut:?}");
+    assert_eq!((cut[0].status, cut[0].attempt), (STATUS_DOWN, 1));
+    assert!(
+        cut[0].final_attempt,
+        "the timeout row is the check's verdict"
+    );
+    assert!(
+        cut[0].error.starts_with("timed out after") && cut[0].error.contains("deadline"),
+        "{}",
+        cut[0].error
+    );
+    assert!(cut[0].total_us >= 2_500_000, "{}", cut[0].total_us);
+    assert!(cut[0].scheduled_at <= cut[0].checked_at);
+    // The healthy check's change of state went to the fast path before the deadline too.
+    let reports = sink.reports.lock().unwrap();
+    assert!(reports[0].0 < std::time::Duration::from_millis(2_500));
+    assert_eq!(reports[0].1.results[0].monitor_id, healthy);
+    assert!(reports.iter().any(|(_, r)| r
+        .results
+        .iter()
+        .any(|x| x.monitor_id == stuck && x.status == CheckStatus::Down)));
 }
 
 #[test]

@@ -85,17 +85,22 @@ fn signed(headers: &HeaderMap, method: &str, uri: &Uri, body: &[u8]) -> bool {
             .unwrap_or_default()
             .to_owned()
     };
-    let ts: i64 = get(plan::TIMESTAMP_HEADER).parse().unwrap_or_default();
-    let path = uri.path_and_query().unwrap().as_str();
+    let (region, nonce) = (get(plan::REGION_HEADER), get(plan::NONCE_HEADER));
+    let request = plan::SignedRequest {
+        region: &region,
+        timestamp: get(plan::TIMESTAMP_HEADER).parse().unwrap_or_default(),
+        nonce: &nonce,
+        method,
+        path_and_query: uri.path_and_query().unwrap().as_str(),
+        body,
+    };
     plan::verify(
         SECRET,
         chrono::Utc::now().timestamp(),
-        ts,
-        method,
-        path,
-        body,
+        &request,
         &get(plan::SIGNATURE_HEADER),
     )
+    .is_ok()
 }
 
 async fn work_plan(
@@ -199,6 +204,10 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
         .env("CHECKER_SECRET", SECRET)
         .env("CLICKHOUSE_URL", &clickhouse_url)
         .env("CLICKHOUSE_DATABASE", &database)
+        .env(
+            "CLICKHOUSE_SPOOL_DIR",
+            std::env::temp_dir().join(format!("lambda-spool-{database}")),
+        )
         .env("CHECKER_ALLOW_CIDRS", "127.0.0.0/8")
         .kill_on_drop(true)
         .spawn()

@@ -387,10 +387,12 @@ async fn method_headers_and_body_are_sent() {
             Header {
                 name: "X-Check".into(),
                 value: "yes".into(),
+                secret: false,
             },
             Header {
                 name: "user-agent".into(),
                 value: "custom/1".into(),
+                secret: false,
             },
         ];
         s.body = Some(r#"{"ping":true}"#.into());
@@ -484,9 +486,12 @@ async fn strict_guard_never_connects_to_loopback() {
     assert_eq!(by_name.status, CheckStatus::Down);
     let error = by_name.error.unwrap();
     assert!(
-        error.starts_with("localhost resolves only to refused addresses: refused to connect to "),
+        error.starts_with("localhost resolves only to addresses checks may not reach: loopback"),
         "{error}"
     );
+    // Where a name points is not told, even to the tenant.
+    assert!(!error.contains("127.0.0.1"), "{error}");
+    assert_eq!(by_name.resolved_ip, None);
 
     let mapped = strict
         .check(&get(format!(

@@ -3,7 +3,8 @@
 //! Raw check results live in ClickHouse; this crate owns their schema (versioned SQL files under
 //! `migrations/`: the raw table and hourly / daily rollups filled by materialized views), the row
 //! type the checker writes, the batched, spooling [`Writer`], and the queries the API reads
-//! (uptime, daily bars, latency percentiles, chart series, Apdex).
+//! (uptime, daily bars, latency percentiles, chart series, Apdex). Every attempt is stored; the
+//! queries count checks (see [`CheckRow`]).
 
 mod migrate;
 mod queries;
@@ -25,6 +26,9 @@ pub use writer::{ReplayReport, WriteOutcome, Writer, WriterConfig};
 use clickhouse::Client;
 
 /// Errors talking to ClickHouse. The message names the operation so logs say what failed.
+/// How long one insert may wait on ClickHouse for each chunk sent and for its answer.
+pub const INSERT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
     #[error("clickhouse {op}: {source}")]
@@ -146,18 +150,27 @@ impl Analytics {
         }
         let op = "insert check_results";
         let wrap = |source| AnalyticsError::Query { op, source };
-        let mut insert = self
-            .client
-            .insert::<CheckRow>("check_results")
+        // A ClickHouse that accepts connections but never answers must not hold a writer (and
+        // the run behind it) forever: a timed-out insert is retried or spooled like a refused
+        // one, and its deduplication token keeps a retry from counting twice.
+        let insert = async {
+            let mut insert = self
+                .client
+                .insert::<CheckRow>("check_results")
+                .await
+                .map_err(wrap)?
+                .with_timeouts(Some(INSERT_TIMEOUT), Some(INSERT_TIMEOUT))
+                .with_setting("insert_deduplication_token", batch_token)
+                .with_setting("insert_deduplicate", "1")
+                .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1");
+            for row in rows {
+                insert.write(row).await.map_err(wrap)?;
+            }
+            insert.end().await.map_err(wrap)
+        };
+        tokio::time::timeout(2 * INSERT_TIMEOUT, insert)
             .await
-            .map_err(wrap)?
-            .with_setting("insert_deduplication_token", batch_token)
-            .with_setting("insert_deduplicate", "1")
-            .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1");
-        for row in rows {
-            insert.write(row).await.map_err(wrap)?;
-        }
-        insert.end().await.map_err(wrap)
+            .unwrap_or_else(|_| Err(wrap(clickhouse::error::Error::TimedOut)))
     }
 
     /// Drops our database; for tests that create a throwaway one.

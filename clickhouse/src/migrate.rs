@@ -25,6 +25,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "status_page_summary",
         sql: include_str!("../migrations/0003_status_page_summary.sql"),
     },
+    Migration {
+        version: 4,
+        name: "one_count_per_check",
+        sql: include_str!("../migrations/0004_one_count_per_check.sql"),
+    },
 ];
 
 impl Analytics {
@@ -32,6 +37,13 @@ impl Analytics {
     /// and sets the raw rows' TTL to [`Analytics::raw_ttl_days`] when it differs. Safe to run on
     /// every start.
     pub async fn migrate(&self) -> Result<()> {
+        self.migrate_to(u32::MAX).await
+    }
+
+    /// [`Analytics::migrate`] up to migration `last` only: for tests that build a database as
+    /// an older release left it.
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, last: u32) -> Result<()> {
         let fail = |name: &str| {
             let name = name.to_owned();
             move |source| AnalyticsError::Migration { name, source }
@@ -58,7 +70,7 @@ impl Analytics {
             .await
             .map_err(fail("read schema_migrations"))?;
         for migration in MIGRATIONS {
-            if applied.contains(&migration.version) {
+            if applied.contains(&migration.version) || migration.version > last {
                 continue;
             }
             tracing::info!(
@@ -66,7 +78,11 @@ impl Analytics {
                 name = migration.name,
                 "applying clickhouse migration"
             );
-            for statement in statements(migration.sql) {
+            let sql = self
+                .render(migration.sql)
+                .await
+                .map_err(fail(migration.name))?;
+            for statement in statements(&sql) {
                 self.client
                     .query(&statement)
                     .execute()
@@ -80,8 +96,31 @@ impl Analytics {
                 .execute()
                 .await
                 .map_err(fail(migration.name))?;
+            // Inserts validate rows against a cached schema, which a migration may have changed.
+            self.client.clear_cached_metadata().await;
         }
         self.apply_raw_ttl().await
+    }
+
+    /// Fills a migration's placeholders: `{database}` (for names that must be qualified, such as
+    /// joinGet's table) and `{raw_ttl_days}` (the raw table's TTL as it is now, or the
+    /// configured one when the table has none), read only when the migration uses it.
+    async fn render(&self, sql: &str) -> Result<String, clickhouse::error::Error> {
+        let mut sql = sql.replace("{database}", &self.database);
+        if sql.contains("{raw_ttl_days}") {
+            let days = current_ttl_days(&self.raw_engine().await?).unwrap_or(self.raw_ttl_days);
+            sql = sql.replace("{raw_ttl_days}", &days.to_string());
+        }
+        Ok(sql)
+    }
+
+    /// `engine_full` of the raw table (with its TTL).
+    async fn raw_engine(&self) -> Result<String, clickhouse::error::Error> {
+        self.server
+            .query("SELECT engine_full FROM system.tables WHERE database = ? AND name = 'check_results'")
+            .bind(&self.database)
+            .fetch_one()
+            .await
     }
 
     /// `ALTER TABLE check_results MODIFY TTL` when the table's TTL is not the configured one.
@@ -93,13 +132,7 @@ impl Analytics {
             name: "raw ttl".into(),
             source,
         };
-        let engine: String = self
-            .server
-            .query("SELECT engine_full FROM system.tables WHERE database = ? AND name = 'check_results'")
-            .bind(&self.database)
-            .fetch_one()
-            .await
-            .map_err(fail)?;
+        let engine = self.raw_engine().await.map_err(fail)?;
         if current_ttl_days(&engine) == Some(self.raw_ttl_days) {
             return Ok(());
         }

@@ -5,7 +5,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 use uuid::Uuid;
 
-/// The most recent check of one monitor from one region.
+/// The most recent check of one monitor from one region (its final attempt).
 #[derive(Debug, Clone, PartialEq, Row, Deserialize)]
 pub struct RegionLatest {
     #[serde(with = "clickhouse::serde::uuid")]
@@ -36,7 +36,8 @@ impl UptimeSummary {
 }
 
 impl Analytics {
-    /// Latest check per (monitor, region) of a tenant, looking back `lookback_secs`.
+    /// Latest check per (monitor, region) of a tenant, looking back `lookback_secs`: the verdict
+    /// (final attempt) of the most recently scheduled check.
     pub async fn latest_by_region(
         &self,
         tenant_id: Uuid,
@@ -45,11 +46,12 @@ impl Analytics {
         self.client
             .query(
                 "SELECT monitor_id, region, \
-                        CAST(argMax(status, (checked_at, attempt)) AS Int8) AS status, \
-                        argMax(total_us, (checked_at, attempt)) AS total_us, \
+                        CAST(argMax(status, (scheduled_at, checked_at)) AS Int8) AS status, \
+                        argMax(total_us, (scheduled_at, checked_at)) AS total_us, \
                         toInt64(toUnixTimestamp64Micro(max(checked_at))) AS last_checked_at \
                  FROM check_results \
                  WHERE tenant_id = ? AND checked_at >= now64(6) - toIntervalSecond(?) \
+                   AND final_attempt \
                  GROUP BY monitor_id, region \
                  ORDER BY monitor_id, region",
             )

@@ -5,8 +5,13 @@
 //! whole hours from the hourly rollup and partial hours from raw rows, in one SQL query
 //! (`UNION ALL` of the parts, summed / merged outside). With [`Source::Raw`] the same query reads
 //! raw rows only: the reference the rollups are tested and benchmarked against.
+//!
+//! Everything counts checks, not attempts: one row per check (its final attempt, the verdict),
+//! at the time it was scheduled, so a retry never adds a check and never moves one into another
+//! bucket or window. Latency and Apdex are those of the verdicts too (only down attempts are
+//! retried, so the attempts left out never had a latency to count).
 
-use crate::window::{ceil_secs, plan, Horizons, Plan, DAY_US};
+use crate::window::{ceil_secs, plan, Horizons, Plan, DAY_US, MAX_CHECK_SPAN_US};
 use crate::{Analytics, AnalyticsError, Result, Source, TimeWindow};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use clickhouse::Row;
@@ -324,6 +329,19 @@ pub struct StatusPageAnalytics {
 pub const STATUS_PAGE_WINDOWS: [(&str, i64); 4] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90)];
 
 impl StatusPageAnalytics {
+    /// No figures at all: what a page shows while ClickHouse cannot answer.
+    pub fn empty(now: DateTime<Utc>) -> Self {
+        Self {
+            generated_at: now,
+            bars: Vec::new(),
+            uptime: Vec::new(),
+            latency_24h: Vec::new(),
+            latency_since: now,
+            latency_until: now,
+            summary_until: None,
+        }
+    }
+
     /// Start of the "last `days` days" uptime window: `days` days before the start of the hour
     /// (of now, or of the summary's refresh).
     pub fn window_start(&self, days: i64) -> DateTime<Utc> {
@@ -458,24 +476,30 @@ fn tenant_filter(tenant: Uuid, monitors: &[Uuid]) -> String {
 fn part_sql(part: &Part, tenant_filter: &str, columns: Columns) -> String {
     let (table, time_filter, key) = match part.table {
         Table::Raw => {
+            // A check counts once (its final attempt) at its scheduled time. `checked_at` (the
+            // sorting key) bounds the same rows for the index: attempts start at or after their
+            // scheduled time and within MAX_CHECK_SPAN_US of it.
             let ranges: Vec<String> = part
                 .ranges
                 .iter()
                 .map(|(a, b)| {
                     format!(
-                        "(checked_at >= fromUnixTimestamp64Micro(toInt64({a}), 'UTC') \
-                         AND checked_at < fromUnixTimestamp64Micro(toInt64({b}), 'UTC'))"
+                        "(scheduled_at >= fromUnixTimestamp64Micro(toInt64({a}), 'UTC') \
+                         AND scheduled_at < fromUnixTimestamp64Micro(toInt64({b}), 'UTC') \
+                         AND checked_at >= fromUnixTimestamp64Micro(toInt64({a}), 'UTC') \
+                         AND checked_at < fromUnixTimestamp64Micro(toInt64({}), 'UTC'))",
+                        b.saturating_add(MAX_CHECK_SPAN_US)
                     )
                 })
                 .collect();
             let key = match &part.key {
                 Key::Tag(tag) => format!("toInt64({tag})"),
                 Key::Bucket(secs) => format!(
-                    "toInt64(intDiv(toUnixTimestamp64Micro(checked_at), {}) * {secs})",
+                    "toInt64(intDiv(toUnixTimestamp64Micro(scheduled_at), {}) * {secs})",
                     secs * 1_000_000
                 ),
                 Key::Segments(code, bounds) => format!(
-                    "toInt64({} + arrayFirstIndex(x -> toUnixTimestamp64Micro(checked_at) < x, [{}]))",
+                    "toInt64({} + arrayFirstIndex(x -> toUnixTimestamp64Micro(scheduled_at) < x, [{}]))",
                     code * SEGMENT_BASE,
                     bounds
                         .iter()
@@ -484,7 +508,11 @@ fn part_sql(part: &Part, tenant_filter: &str, columns: Columns) -> String {
                         .join(", ")
                 ),
             };
-            ("check_results", ranges.join(" OR "), key)
+            (
+                "check_results",
+                format!("final_attempt AND ({})", ranges.join(" OR ")),
+                key,
+            )
         }
         Table::Hourly | Table::Daily => {
             let ranges: Vec<String> = part

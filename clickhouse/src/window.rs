@@ -7,6 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 
 pub(crate) const HOUR_US: i64 = 3_600_000_000;
 pub(crate) const DAY_US: i64 = 24 * HOUR_US;
+/// The longest time from a check's scheduled time to the start of its last attempt: a check
+/// fits in its run, and no run outlives a Lambda's 15-minute limit. Raw reads by scheduled time
+/// use it to bound `checked_at`, the column the raw table is sorted by.
+pub(crate) const MAX_CHECK_SPAN_US: i64 = 15 * 60_000_000;
 
 /// A half-open UTC time range `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +94,8 @@ pub enum Source {
     Raw,
 }
 
-/// Microsecond ranges `[a, b)` per source. Raw ranges filter `checked_at`; rollup ranges select the
-/// buckets whose *start* lies in the range.
+/// Microsecond ranges `[a, b)` per source. Raw ranges filter `scheduled_at` (final attempts
+/// only); rollup ranges select the buckets whose *start* lies in the range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub raw: Vec<(i64, i64)>,

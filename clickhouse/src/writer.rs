@@ -396,6 +396,8 @@ fn read_spool_file(path: &Path) -> std::io::Result<(String, Vec<CheckRow>)> {
             header.rows
         )));
     }
+    // Files spooled by a writer from before `scheduled_at` / `final_attempt`.
+    CheckRow::fill_legacy(&mut rows);
     Ok((header.token, rows))
 }
 
@@ -412,8 +414,10 @@ mod tests {
             monitor_id: uuid::Uuid::new_v4(),
             region: "eu".into(),
             checked_at: 1_700_000_000_123_456,
+            scheduled_at: 1_700_000_000_000_001,
             run_id: uuid::Uuid::new_v4(),
             attempt: 1,
+            final_attempt: true,
             status: crate::STATUS_UP,
             status_code: 200,
             dns_us: 1,
@@ -438,6 +442,34 @@ mod tests {
         assert_eq!(spool_files(&dir).unwrap(), vec![(7, path.clone())]);
         let (token, rows) = read_spool_file(&path).unwrap();
         assert_eq!((token.as_str(), rows), ("tok", vec![row.clone(), row]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn spool_files_from_before_scheduled_at_count_each_check_once() {
+        let dir = std::env::temp_dir().join(format!("spool-legacy-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (t, m) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let want = CheckRow::synthetic_check(
+            t,
+            m,
+            "eu",
+            1_700_000_000_000_000,
+            &[(0, crate::STATUS_DOWN, 1), (3_000_000, crate::STATUS_UP, 2)],
+        );
+        // As an older writer spooled them: without the two fields.
+        let mut text = String::from("{\"token\":\"old\",\"rows\":2}\n");
+        for row in &want {
+            let mut value = serde_json::to_value(row).unwrap();
+            let object = value.as_object_mut().unwrap();
+            object.remove("scheduled_at");
+            object.remove("final_attempt");
+            text.push_str(&format!("{value}\n"));
+        }
+        let path = dir.join(format!("{:020}.batch", 1));
+        std::fs::write(&path, text).unwrap();
+        let (token, rows) = read_spool_file(&path).unwrap();
+        assert_eq!((token.as_str(), rows), ("old", want));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -62,15 +62,17 @@ fn expected(
         window.start.timestamp_micros(),
         window.end.timestamp_micros(),
     );
-    for r in rows {
-        let in_maintenance = maintenance.iter().any(|m| {
-            r.checked_at >= m.start.timestamp_micros() && r.checked_at < m.end.timestamp_micros()
-        });
+    // One check per final attempt, at its scheduled time.
+    for r in rows.iter().filter(|r| r.final_attempt) {
+        let at = r.scheduled_at;
+        let in_maintenance = maintenance
+            .iter()
+            .any(|m| at >= m.start.timestamp_micros() && at < m.end.timestamp_micros());
         if r.tenant_id != tenant
             || r.monitor_id != monitor
             || region.is_some_and(|reg| reg != r.region)
-            || r.checked_at < a
-            || r.checked_at >= b
+            || at < a
+            || at >= b
             || in_maintenance
         {
             continue;
@@ -568,7 +570,7 @@ async fn migrations_record_versions_and_apply_the_raw_ttl() {
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
     let longer = analytics.clone().with_raw_ttl_days(120);
     longer.migrate().await.unwrap();
     longer.migrate().await.unwrap();
@@ -585,7 +587,7 @@ async fn migrations_record_versions_and_apply_the_raw_ttl() {
         .fetch_one()
         .await
         .unwrap();
-    assert_eq!(versions, 3, "each migration recorded once");
+    assert_eq!(versions, 4, "each migration recorded once");
     analytics.drop_database().await.unwrap();
 }
 
@@ -636,10 +638,7 @@ async fn upgrading_a_database_backfills_the_rollups_from_raw_rows() {
             )
         })
         .collect();
-    analytics
-        .insert_checks(&old, "before-upgrade")
-        .await
-        .unwrap();
+    insert_legacy(&analytics, &old, "before-upgrade").await;
 
     analytics.migrate().await.unwrap();
     analytics.migrate().await.unwrap();
@@ -857,4 +856,624 @@ async fn the_status_page_summary_adds_up_to_the_rollups_and_raw_rows() {
         )
     );
     f.analytics.drop_database().await.unwrap();
+}
+
+/// A row as checkers wrote it before `scheduled_at` and `final_attempt` existed.
+#[derive(clickhouse::Row, serde::Serialize)]
+struct LegacyRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    tenant_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    region: String,
+    checked_at: i64,
+    #[serde(with = "clickhouse::serde::uuid")]
+    run_id: Uuid,
+    attempt: u8,
+    status: i8,
+    status_code: u16,
+    dns_us: u32,
+    tcp_connect_us: u32,
+    tls_handshake_us: u32,
+    ttfb_us: u32,
+    transfer_us: u32,
+    total_us: u32,
+    resolved_ip: String,
+    http_version: String,
+    tls_version: String,
+    tls_cipher: String,
+    cert_expires_at: Option<u32>,
+    response_bytes: u64,
+    redirects: u8,
+    cold_start: bool,
+    error: String,
+}
+
+/// Inserts `rows` the way an older checker did: every attempt, none marked, no scheduled time.
+async fn insert_legacy(analytics: &Analytics, rows: &[CheckRow], token: &str) {
+    let mut insert = analytics
+        .client()
+        .insert::<LegacyRow>("check_results")
+        .await
+        .unwrap()
+        .with_setting("insert_deduplication_token", token)
+        .with_setting("insert_deduplicate", "1");
+    for r in rows {
+        let r = r.clone();
+        insert
+            .write(&LegacyRow {
+                tenant_id: r.tenant_id,
+                monitor_id: r.monitor_id,
+                region: r.region,
+                checked_at: r.checked_at,
+                run_id: r.run_id,
+                attempt: r.attempt,
+                status: r.status,
+                status_code: r.status_code,
+                dns_us: r.dns_us,
+                tcp_connect_us: r.tcp_connect_us,
+                tls_handshake_us: r.tls_handshake_us,
+                ttfb_us: r.ttfb_us,
+                transfer_us: r.transfer_us,
+                total_us: r.total_us,
+                resolved_ip: r.resolved_ip,
+                http_version: r.http_version,
+                tls_version: r.tls_version,
+                tls_cipher: r.tls_cipher,
+                cert_expires_at: r.cert_expires_at,
+                response_bytes: r.response_bytes,
+                redirects: r.redirects,
+                cold_start: r.cold_start,
+                error: r.error,
+            })
+            .await
+            .unwrap();
+    }
+    insert.end().await.unwrap();
+}
+
+/// One check scheduled at `at` with attempts `(seconds after at, status)`, the last one final.
+fn check(
+    tenant: Uuid,
+    monitor: Uuid,
+    region: &str,
+    at: DateTime<Utc>,
+    attempts: &[(i64, i8)],
+) -> Vec<CheckRow> {
+    let attempts: Vec<(i64, i8, u32)> = attempts
+        .iter()
+        .map(|&(secs, status)| (secs * 1_000_000, status, 30_000 + secs as u32 * 1_000))
+        .collect();
+    CheckRow::synthetic_check(tenant, monitor, region, at.timestamp_micros(), &attempts)
+}
+
+fn counts(checks: u64, up: u64, degraded: u64, down: u64) -> Counts {
+    Counts {
+        checks,
+        up,
+        degraded,
+        down,
+    }
+}
+
+/// `(bucket as epoch seconds, checks, up, down)` of one monitor's final attempts by scheduled
+/// time, in buckets of `unit` seconds: what a rollup must hold.
+fn buckets_by_hand(rows: &[CheckRow], monitor: Uuid, unit: i64) -> Vec<(u32, u64, u64, u64)> {
+    let mut buckets = std::collections::BTreeMap::<u32, (u64, u64, u64)>::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.monitor_id == monitor && r.final_attempt)
+    {
+        let secs = r.scheduled_at.div_euclid(1_000_000);
+        let b = buckets
+            .entry((secs - secs.rem_euclid(unit)) as u32)
+            .or_default();
+        b.0 += 1;
+        b.1 += u64::from(r.status == STATUS_UP);
+        b.2 += u64::from(r.status == STATUS_DOWN);
+    }
+    buckets
+        .into_iter()
+        .map(|(k, (c, u, d))| (k, c, u, d))
+        .collect()
+}
+
+/// `(bucket as epoch seconds, checks, up, down)` of one monitor in a rollup table.
+async fn rollup_buckets(
+    analytics: &Analytics,
+    table: &str,
+    monitor: Uuid,
+) -> Vec<(u32, u64, u64, u64)> {
+    analytics
+        .client()
+        .query(&format!(
+            "SELECT toUInt32(bucket), toUInt64(sum(checks)), toUInt64(sum(up)), toUInt64(sum(down)) \
+             FROM {table} WHERE monitor_id = ? GROUP BY bucket ORDER BY bucket"
+        ))
+        .bind(monitor)
+        .fetch_all()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_check_that_passes_on_retry_counts_once_as_up() {
+    let analytics = fresh_database().await;
+    let (tenant, flaky, dead) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let now = Utc::now();
+    let at = now - Duration::minutes(10);
+    // Fails once, passes on the retry; and one that stays down through both retries.
+    let mut rows = check(tenant, flaky, "eu", at, &[(0, STATUS_DOWN), (2, STATUS_UP)]);
+    rows.extend(check(
+        tenant,
+        dead,
+        "eu",
+        at,
+        &[(0, STATUS_DOWN), (2, STATUS_DOWN), (4, STATUS_DOWN)],
+    ));
+    analytics.insert_checks(&rows, "retries").await.unwrap();
+
+    let window = TimeWindow::last_hours(now + Duration::minutes(1), 24);
+    for source in [Source::Rollups, Source::Raw] {
+        let report = analytics
+            .uptime_report(tenant, window, &[], source)
+            .await
+            .unwrap();
+        let of = |m: Uuid| report.iter().find(|u| u.monitor_id == m).unwrap().overall;
+        assert_eq!(of(flaky), counts(1, 1, 0, 0), "{source:?}");
+        assert_eq!(of(flaky).uptime_percent(), Some(100.0), "not 50%");
+        assert_eq!(
+            of(dead),
+            counts(1, 0, 0, 1),
+            "{source:?}: one down check, not three"
+        );
+
+        let latency = analytics.latency(tenant, window, source).await.unwrap();
+        let l = latency.iter().find(|l| l.monitor_id == flaky).unwrap();
+        assert_eq!(
+            (l.samples, l.mean_total_us),
+            (1, Some(32_000.0)),
+            "the verdict's latency"
+        );
+
+        let bars = analytics
+            .daily_bars(tenant, &[flaky], 90, now, &[], source)
+            .await
+            .unwrap();
+        let today = bars[0]
+            .days
+            .iter()
+            .rev()
+            .find(|d| d.counts.checks > 0)
+            .unwrap();
+        assert_eq!(
+            (today.status, today.counts),
+            (BarStatus::Up, counts(1, 1, 0, 0))
+        );
+
+        let apdex = analytics
+            .apdex(tenant, flaky, 100, window, &[], source)
+            .await
+            .unwrap();
+        assert_eq!((apdex.current.checks, apdex.current.satisfied), (1, 1));
+    }
+    let series = analytics
+        .series(tenant, flaky, window, Some(Resolution::Raw))
+        .await
+        .unwrap();
+    assert_eq!(series.points.len(), 1);
+    assert_eq!(series.points[0].counts, counts(1, 1, 0, 0));
+
+    // Every attempt is kept for analysis; one of each check is its verdict.
+    let (attempts, finals): (u64, u64) = analytics
+        .client()
+        .query("SELECT count(), countIf(final_attempt) FROM check_results")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((attempts, finals), (5, 2));
+    let latest = analytics.latest_by_region(tenant, 3_600).await.unwrap();
+    let l = latest.iter().find(|l| l.monitor_id == flaky).unwrap();
+    assert_eq!((l.status, l.total_us), (STATUS_UP, 32_000));
+
+    // The status page (its live part) agrees.
+    analytics.refresh_status_page_summary().await.unwrap();
+    let page = analytics.status_page(tenant, &[], now, &[]).await.unwrap();
+    assert!(page.summary_until.is_some());
+    let day = &page.uptime[0].1;
+    let m = day.iter().find(|m| m.monitor_id == flaky).unwrap();
+    assert_eq!(m.overall, counts(1, 1, 0, 0));
+    analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn retries_across_hour_day_and_window_edges_count_once_in_their_scheduled_bucket() {
+    let analytics = fresh_database().await;
+    let tenant = Uuid::new_v4();
+    let [by_hour, by_day, by_24h, by_7d, by_edges] = [(); 5].map(|_| Uuid::new_v4());
+    let hour = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    let second = Duration::seconds(1);
+    let (down, up) = (STATUS_DOWN, STATUS_UP);
+    let mut rows = Vec::new();
+    // Scheduled a second before an hour edge, passing on the retry after it.
+    let hour_edge = hour - Duration::hours(5);
+    rows.extend(check(
+        tenant,
+        by_hour,
+        "eu",
+        hour_edge - second,
+        &[(0, down), (20, up)],
+    ));
+    // The same at a UTC midnight, with two retries.
+    let midnight = (hour - Duration::days(3))
+        .duration_trunc(Duration::days(1))
+        .unwrap();
+    rows.extend(check(
+        tenant,
+        by_day,
+        "eu",
+        midnight - second,
+        &[(0, down), (15, down), (30, up)],
+    ));
+    // Just before the start of the status page's 24 h and 7 d windows.
+    rows.extend(check(
+        tenant,
+        by_24h,
+        "eu",
+        hour - Duration::days(1) - second,
+        &[(0, down), (10, up)],
+    ));
+    rows.extend(check(
+        tenant,
+        by_7d,
+        "eu",
+        hour - Duration::days(7) - second,
+        &[(0, down), (10, down), (20, up)],
+    ));
+    // A window with partial hours at both ends (raw rows there): a check scheduled just before its
+    // start (retry inside), one just before its end (retry after it), one well inside.
+    let w = TimeWindow::new(
+        hour - Duration::hours(20) + Duration::minutes(10),
+        hour - Duration::hours(2) + Duration::minutes(20),
+    )
+    .unwrap();
+    rows.extend(check(
+        tenant,
+        by_edges,
+        "eu",
+        w.start - second,
+        &[(0, down), (30, up)],
+    ));
+    rows.extend(check(
+        tenant,
+        by_edges,
+        "eu",
+        w.end - second,
+        &[(0, down), (30, up)],
+    ));
+    rows.extend(check(
+        tenant,
+        by_edges,
+        "eu",
+        w.start + Duration::minutes(1),
+        &[(0, up)],
+    ));
+    analytics.insert_checks(&rows, "edges").await.unwrap();
+
+    // Rollup buckets: the scheduled hour / day only, once, with the verdict.
+    let secs = |t: DateTime<Utc>| t.timestamp() as u32;
+    assert_eq!(
+        rollup_buckets(&analytics, "check_rollup_hourly", by_hour).await,
+        vec![(secs(hour_edge - Duration::hours(1)), 1, 1, 0)]
+    );
+    assert_eq!(
+        rollup_buckets(&analytics, "check_rollup_daily", by_day).await,
+        vec![(secs(midnight - Duration::days(1)), 1, 1, 0)]
+    );
+    assert_eq!(
+        rollup_buckets(&analytics, "check_rollup_hourly", by_day).await,
+        vec![(secs(midnight - Duration::hours(1)), 1, 1, 0)]
+    );
+
+    // The partial-hour window: by hand, from the rollups with raw edges, from raw rows only.
+    for source in [Source::Rollups, Source::Raw] {
+        let got = analytics
+            .uptime_report(tenant, w, &[], source)
+            .await
+            .unwrap();
+        let m = got.iter().find(|m| m.monitor_id == by_edges).unwrap();
+        assert_eq!(m.overall, counts(2, 2, 0, 0), "{source:?}");
+        assert_eq!(m.overall, expected(&rows, tenant, by_edges, None, w, &[]));
+        let hourly = got.iter().find(|m| m.monitor_id == by_hour).unwrap();
+        assert_eq!(hourly.overall, counts(1, 1, 0, 0), "{source:?}");
+        let bars = analytics
+            .daily_bars(tenant, &[by_day], 90, Utc::now(), &[], source)
+            .await
+            .unwrap();
+        let days = &bars[0].days;
+        let i = days
+            .iter()
+            .position(|d| d.day == midnight.date_naive())
+            .unwrap();
+        assert_eq!(
+            (days[i - 1].status, days[i - 1].counts),
+            (BarStatus::Up, counts(1, 1, 0, 0))
+        );
+        assert_eq!(
+            days[i].status,
+            BarStatus::NoData,
+            "{source:?}: the retries' day"
+        );
+    }
+
+    // The status page: from the summary, from the rollups on the spot and from raw rows.
+    analytics.refresh_status_page_summary().await.unwrap();
+    let now = Utc::now();
+    let summary = analytics.status_page(tenant, &[], now, &[]).await.unwrap();
+    assert!(summary.summary_until.is_some());
+    let spot = analytics
+        .status_page_analytics(tenant, &[], now, &[], Source::Rollups)
+        .await
+        .unwrap();
+    let raw = analytics
+        .status_page_analytics(tenant, &[], now, &[], Source::Raw)
+        .await
+        .unwrap();
+    assert_eq!(summary.uptime, spot.uptime);
+    assert_eq!(spot.uptime, raw.uptime);
+    assert_eq!(summary.bars, spot.bars);
+    assert_eq!(spot.bars, raw.bars);
+    let checks_of = |label: &str, monitor: Uuid| {
+        let (_, monitors) = summary.uptime.iter().find(|(l, _)| l == label).unwrap();
+        monitors
+            .iter()
+            .find(|m| m.monitor_id == monitor)
+            .map(|m| m.overall)
+    };
+    assert_eq!(
+        checks_of("24h", by_24h),
+        None,
+        "scheduled before the 24 h window"
+    );
+    assert_eq!(checks_of("7d", by_24h), Some(counts(1, 1, 0, 0)));
+    assert_eq!(
+        checks_of("7d", by_7d),
+        None,
+        "scheduled before the 7 d window"
+    );
+    assert_eq!(checks_of("30d", by_7d), Some(counts(1, 1, 0, 0)));
+    assert_eq!(checks_of("24h", by_hour), Some(counts(1, 1, 0, 0)));
+    assert_eq!(checks_of("7d", by_day), Some(counts(1, 1, 0, 0)));
+
+    // Every attempt is still there.
+    let stored: u64 = analytics
+        .client()
+        .query("SELECT count() FROM check_results")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(stored, rows.len() as u64);
+    assert_eq!(rows.len(), 15);
+    analytics.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_migration_counts_stored_attempts_once_and_rederives_the_rollups() {
+    let url = std::env::var("CLICKHOUSE_URL").expect(
+        "CLICKHOUSE_URL must point at a running ClickHouse: run the tests with `./dev test`",
+    );
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let analytics = Analytics::new(&url, &name).unwrap().with_raw_ttl_days(35);
+    // The database as the previous release left it, with data written by its checkers.
+    analytics.migrate_to(3).await.unwrap();
+    let (tenant, flaky, midnight_flaky, oldest) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let hour = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    let (down, up) = (STATUS_DOWN, STATUS_UP);
+    let mut old = Vec::new();
+    for i in 0..36 {
+        let at = hour - Duration::hours(72) + Duration::minutes(i * 120 + 7);
+        old.extend(check(tenant, flaky, "eu", at, &[(0, status_of(i))]));
+    }
+    // Retried checks: across an hour edge, down through both retries, across a midnight.
+    let hour_edge = hour - Duration::hours(48);
+    old.extend(check(
+        tenant,
+        flaky,
+        "eu",
+        hour_edge - Duration::seconds(2),
+        &[(0, down), (10, up)],
+    ));
+    old.extend(check(
+        tenant,
+        flaky,
+        "us",
+        hour - Duration::hours(5) + Duration::minutes(7),
+        &[(0, down), (5, down), (10, down)],
+    ));
+    let midnight = (hour - Duration::days(2))
+        .duration_trunc(Duration::days(1))
+        .unwrap();
+    old.extend(check(
+        tenant,
+        midnight_flaky,
+        "eu",
+        midnight - Duration::seconds(1),
+        &[(0, down), (20, up)],
+    ));
+    // The oldest raw row's hour (and day): the raw TTL may have taken part of such a bucket.
+    let ten_days = hour - Duration::days(10) + Duration::minutes(20);
+    old.extend(check(tenant, oldest, "eu", ten_days, &[(0, down), (5, up)]));
+    insert_legacy(&analytics, &old, "old-release").await;
+    let flaky_attempts = old.iter().filter(|r| r.monitor_id == flaky).count() as u64;
+    let flaky_checks = old
+        .iter()
+        .filter(|r| r.monitor_id == flaky && r.final_attempt)
+        .count() as u64;
+    let rollup_checks = |table: &'static str, monitor: Uuid| {
+        let analytics = analytics.clone();
+        async move {
+            rollup_buckets(&analytics, table, monitor)
+                .await
+                .iter()
+                .map(|b| b.1)
+                .sum::<u64>()
+        }
+    };
+    assert_eq!(
+        rollup_checks("check_rollup_hourly", flaky).await,
+        flaky_attempts,
+        "before: every attempt counted"
+    );
+    analytics.refresh_status_page_summary().await.unwrap();
+
+    analytics.migrate().await.unwrap();
+    analytics.migrate().await.unwrap();
+    let versions: Vec<u32> = analytics
+        .client()
+        .query("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![1, 2, 3, 4]);
+
+    // Raw rows: every attempt kept, the highest attempt of each run marked as the verdict, all
+    // attempts scheduled at the first one's time: exactly what the checker writes now.
+    let stored: Vec<CheckRow> = analytics
+        .client()
+        .query("SELECT ?fields FROM check_results")
+        .fetch_all()
+        .await
+        .unwrap();
+    let key = |r: &CheckRow| (r.monitor_id, r.region.clone(), r.checked_at);
+    let mut want = old.clone();
+    let mut got = stored.clone();
+    want.sort_by_key(key);
+    got.sort_by_key(key);
+    assert_eq!(got, want);
+
+    // Rollups derived again: one check per check, in its scheduled bucket.
+    assert_eq!(
+        rollup_checks("check_rollup_hourly", flaky).await,
+        flaky_checks
+    );
+    assert_eq!(
+        rollup_checks("check_rollup_daily", flaky).await,
+        flaky_checks
+    );
+    let secs = |t: DateTime<Utc>| t.timestamp() as u32;
+    for (table, unit) in [
+        ("check_rollup_hourly", 3_600),
+        ("check_rollup_daily", 86_400),
+    ] {
+        assert_eq!(
+            rollup_buckets(&analytics, table, flaky).await,
+            buckets_by_hand(&old, flaky, unit),
+            "{table}"
+        );
+    }
+    let edge = secs(hour_edge);
+    let hourly = rollup_buckets(&analytics, "check_rollup_hourly", flaky).await;
+    let around_edge: Vec<_> = hourly
+        .iter()
+        .filter(|b| b.0 == edge - 3_600 || b.0 == edge)
+        .collect();
+    // The retried check in the hour it was due, as up; the hour after holds its own check only.
+    assert_eq!(around_edge, [&(edge - 3_600, 1, 1, 0), &(edge, 1, 1, 0)]);
+    assert_eq!(
+        rollup_buckets(&analytics, "check_rollup_daily", midnight_flaky).await,
+        vec![(secs(midnight - Duration::days(1)), 1, 1, 0)]
+    );
+    let window =
+        TimeWindow::new(hour - Duration::days(5), Utc::now() + Duration::minutes(1)).unwrap();
+    for source in [Source::Rollups, Source::Raw] {
+        let report = analytics
+            .uptime_report(tenant, window, &[], source)
+            .await
+            .unwrap();
+        for monitor in [flaky, midnight_flaky] {
+            let m = report.iter().find(|m| m.monitor_id == monitor).unwrap();
+            assert_eq!(
+                m.overall,
+                expected(&old, tenant, monitor, None, window, &[]),
+                "{source:?}"
+            );
+        }
+    }
+    // The oldest raw row's hour and day are not derived again: they keep counting attempts.
+    assert_eq!(rollup_checks("check_rollup_hourly", oldest).await, 2);
+    assert_eq!(rollup_checks("check_rollup_daily", oldest).await, 2);
+
+    // The summary from the old rollups is gone; pages are computed on the spot until the next
+    // refresh, which adds up the new rollups.
+    let summary_rows: u64 = analytics
+        .client()
+        .query("SELECT count() FROM status_page_summary")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(summary_rows, 0);
+    let now = Utc::now();
+    let page = analytics.status_page(tenant, &[], now, &[]).await.unwrap();
+    assert_eq!(page.summary_until, None);
+    analytics.refresh_status_page_summary().await.unwrap();
+    let refreshed = analytics.status_page(tenant, &[], now, &[]).await.unwrap();
+    assert!(refreshed.summary_until.is_some());
+    assert_eq!(refreshed.uptime, page.uptime);
+    let week = &refreshed.uptime[1].1;
+    let m = week.iter().find(|m| m.monitor_id == flaky).unwrap();
+    assert_eq!(m.overall.checks, flaky_checks);
+
+    // Running the migration's statements again (a start that failed half-way) changes nothing.
+    analytics
+        .client()
+        .query("ALTER TABLE schema_migrations DELETE WHERE version = 4 SETTINGS mutations_sync = 2")
+        .execute()
+        .await
+        .unwrap();
+    analytics.migrate().await.unwrap();
+    assert_eq!(
+        rollup_checks("check_rollup_hourly", flaky).await,
+        flaky_checks
+    );
+    assert_eq!(
+        rollup_checks("check_rollup_daily", flaky).await,
+        flaky_checks
+    );
+    let again: Vec<CheckRow> = analytics
+        .client()
+        .query("SELECT ?fields FROM check_results")
+        .fetch_all()
+        .await
+        .unwrap();
+    let mut again = again;
+    again.sort_by_key(key);
+    assert_eq!(again, want);
+    // The migration's helper tables are gone.
+    let helpers: u64 = analytics
+        .client()
+        .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name IN ('legacy_retried_checks', 'rollup_rederive_from')")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(helpers, 0);
+
+    // New checks go through the new views: a retried one counts once.
+    let new = check(
+        tenant,
+        flaky,
+        "eu",
+        Utc::now() - Duration::minutes(3),
+        &[(0, down), (2, up)],
+    );
+    analytics.insert_checks(&new, "new-release").await.unwrap();
+    assert_eq!(
+        rollup_checks("check_rollup_hourly", flaky).await,
+        flaky_checks + 1
+    );
+    analytics.drop_database().await.unwrap();
 }

@@ -73,7 +73,27 @@ async function watchedPage() {
   const page = await browser.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // Content-Security-Policy violations: Chromium reports each on the console, and the page
+  // fires `securitypolicyviolation` (collected by a script the policy does not govern).
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`);
+    });
+  });
   return { page, problems };
+}
+
+/// The page was served under a Content-Security-Policy and the browser reports no violation.
+async function assertNoCspViolations(page, response, problems) {
+  const csp = response.headers()['content-security-policy'] ?? '';
+  assert.match(csp, /script-src [^;]*'nonce-/, `a nonced policy on ${page.url()}`);
+  assert.match(csp, /frame-ancestors 'none'/);
+  const violations = await page.evaluate(() => window.__cspViolations);
+  assert.deepEqual([...problems.filter((p) => p.startsWith('CSP')), ...violations], [], 'no CSP violations');
 }
 
 test('the demo status page shows live statuses per monitor and region, and hydrates', async () => {
@@ -82,8 +102,9 @@ test('the demo status page shows live statuses per monitor and region, and hydra
   page.on('response', (r) => { if (r.url().endsWith('/pkg/web_bg.wasm') && r.ok()) wasm += 1; });
   const url = `http://demo.localhost:${port}/`;
   const deadline = Date.now() + 60_000;
+  let response;
   for (;;) {
-    await page.goto(url);
+    response = await page.goto(url);
     const website = await page.locator('article[data-monitor="Website"]').getAttribute('data-status');
     const billing = await page.locator('article[data-monitor="Legacy billing"]').getAttribute('data-status');
     if (website === 'up' && billing === 'down') break;
@@ -96,13 +117,15 @@ test('the demo status page shows live statuses per monitor and region, and hydra
   assert.match(await page.locator('article[data-monitor="Website"] td.latency').first().textContent(), /^\d+\.\d ms$/);
   assert.ok(wasm >= 1, 'the browser bundle was loaded');
   await page.screenshot({ path: `${shots}/status-page.png`, fullPage: true });
+  await assertNoCspViolations(page, response, problems);
   assert.deepEqual(problems, []);
 });
 
 test('sign-in errors show in place (hydrated form), then the admin adds a monitor', async () => {
   const { page, problems } = await watchedPage();
-  await page.goto(`http://localhost:${port}/login`);
+  const login = await page.goto(`http://localhost:${port}/login`);
   await page.waitForLoadState('networkidle');
+  await assertNoCspViolations(page, login, problems);
   await page.fill('input[name=email]', 'demo@example.com');
   await page.fill('input[name=password]', 'not-the-password');
   await page.click('button[type=submit]');
@@ -127,6 +150,9 @@ test('sign-in errors show in place (hydrated form), then the admin adds a monito
   await page.click('text=Add monitor');
   await page.locator('p.error', { hasText: 'url:' }).waitFor();
   await page.screenshot({ path: `${shots}/admin.png`, fullPage: true });
+  const admin = await page.reload();
+  await page.locator('tr[data-monitor="Added from the browser"]').waitFor();
+  await assertNoCspViolations(page, admin, problems);
   assert.deepEqual(problems, []);
 });
 
@@ -135,6 +161,14 @@ test('an unknown subdomain gets the 404 page', async () => {
   const response = await page.goto(`http://nobody.localhost:${port}/`);
   assert.equal(response.status(), 404);
   assert.match(await page.locator('h1').textContent(), /no status page at nobody\.localhost/);
+});
+
+test('sign-in and admin are not served on a tenant host', async () => {
+  const { page } = await watchedPage();
+  for (const path of ['/login', '/admin']) {
+    const response = await page.goto(`http://demo.localhost:${port}${path}`);
+    assert.equal(response.status(), 404, path);
+  }
 });
 
 test('screenshots were written', () => {

@@ -8,6 +8,10 @@ use leptos_router::{path, SsrMode};
 
 /// The HTML document around the app (server side).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // A fresh nonce for this response's Content-Security-Policy, before the scripts that carry it.
+    #[cfg(feature = "ssr")]
+    crate::server::headers::page_nonce();
+    let nonce = leptos::nonce::use_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -15,7 +19,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
-                <style>{STYLE}</style>
+                <style nonce=nonce>{STYLE}</style>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -177,10 +181,13 @@ fn StatusPage(status: StatusView) -> impl IntoView {
                         <tbody>
                             {m.regions.into_iter().map(|r| {
                                 let region = r.region.clone();
+                                let failure_title = r.failure.clone().unwrap_or_default();
                                 view! {
                                 <tr data-region=region>
                                     <td>{r.region}</td>
-                                    <td class=format!("status {}", r.status) title=r.error.clone().unwrap_or_default()>{r.status.clone()}</td>
+                                    <td class=format!("status {}", r.status) title=failure_title>{r.status.clone()}
+                                        {r.failure.map(|f| view! { " " <small class="failure">{f}</small> })}
+                                    </td>
                                     <td class="latency">{r.latency}</td>
                                     <td class="latency-24h">{r.latency_24h}</td>
                                     <td><time datetime=r.checked_at.clone()>{r.checked_at.clone()}</time></td>

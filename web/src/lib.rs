@@ -1,5 +1,6 @@
 //! The web front end: public status pages routed by `Host`, the landing page, sign-in and the
 //! tenant admin. Rendered on the server (Leptos SSR) and hydrated in the browser for live parts.
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod views;

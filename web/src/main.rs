@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use web::server::config::{DatabaseConfig, ServeConfig};
-use web::server::{demo, router, shutdown_signal, spawn_local_runner};
+use web::server::{demo, router, shutdown_signal, spawn_domain_rechecks, spawn_local_runner};
 
 #[derive(Parser)]
 #[command(
@@ -149,14 +149,19 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
     }
     config.validate()?;
     let (db, analytics) = connect(&config.databases).await?;
+    let cookie_secret = api::page_access::load_cookie_secret(&db, config.cookie_secret.as_deref())
+        .await
+        .context("the status-page cookie key (STATUSPAGE_COOKIE_SECRET or platform_secrets)")?;
     let app = api::AppState::new(db, analytics, config.api_config())
-        .with_domain_resolver(config.dns_resolver());
+        .with_domain_resolver(config.dns_resolver())
+        .with_checker_secrets(config.checker_secrets()?)
+        .with_page_cookie_secret(&cookie_secret);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("listening on STATUSPAGE_ADDR={}", config.addr))?;
     let addr = listener.local_addr()?;
 
-    let mut background = Vec::new();
+    let mut background = vec![spawn_domain_rechecks(&app)];
     if let Some(targets_addr) = demo_targets {
         let (targets, task) = demo::serve_targets(targets_addr).await?;
         background.push(task);
@@ -169,6 +174,7 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
             config.regions.clone(),
             config.checker_interval(),
             config.guard()?,
+            config.writer_config()?,
         )?);
         tracing::info!(regions = ?config.regions, interval_secs = config.checker_interval_secs, "local checker runner started");
     }

@@ -103,7 +103,8 @@ pub struct RegionView {
     /// p50 / p95 of the total time over the last 24 hours.
     pub latency_24h: String,
     pub checked_at: String,
-    pub error: Option<String>,
+    /// The kind of the last failure in words ("connection refused"): never its detail.
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -510,3 +510,54 @@ async fn people_sign_up_from_the_web_and_land_signed_in(pool: PgPool) {
         .await;
     assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn web_sign_ups_are_limited_per_client(pool: PgPool) {
+    let platform = Platform::start(
+        pool,
+        Options {
+            connect_info: true,
+            secure_cookies: false,
+        },
+    )
+    .await;
+    let origin = [("origin", platform.origin())];
+    let post = |slug: String| {
+        let platform = &platform;
+        let origin = &origin;
+        async move {
+            let email = format!("ops@{slug}.example");
+            let form = [
+                ("slug", slug.as_str()),
+                ("name", "Shell company"),
+                ("email", email.as_str()),
+                ("password", "a long password"),
+            ];
+            platform.post("signup", &form, origin).await
+        }
+    };
+    // The harness's own `acme` sign-up over the API came from this client too: one allowance.
+    for i in 1..api::tenancy::SIGNUP_MAX_PER_CLIENT {
+        let created = post(format!("shell-{i}")).await;
+        assert_eq!(created.status(), StatusCode::OK, "sign-up {i}");
+    }
+    let refused = post("shell-last".into()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    // Another client (another loopback address) still signs up over the API.
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap()
+        .post(platform.url("/api/v1/tenants"))
+        .json(&json!({ "slug": "other", "name": "Other", "email": "ops@other.example" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+}

@@ -449,11 +449,12 @@ async fn custom_domains_serve_the_page_once_verified_by_dns(pool: PgPool) {
         .to_owned();
     assert_eq!(record_name, format!("_statuspage-verify.{domain}"));
 
-    // Another tenant cannot claim it.
-    let taken = settings(&other, json!({ "custom_domain": domain }))
+    // An unverified claim blocks nobody: another tenant may claim it too (only verified
+    // domains are unique); acme verifying it below releases that claim.
+    let also = settings(&other, json!({ "custom_domain": domain }))
         .await
         .unwrap();
-    assert_eq!(taken.status(), 422);
+    assert_eq!(also.status(), 200);
 
     // Not served, and not verified, until the TXT record is there.
     assert_eq!(platform.page(domain).await.0, 404);
@@ -490,7 +491,12 @@ async fn custom_domains_serve_the_page_once_verified_by_dns(pool: PgPool) {
     let (status, html) = platform.page(domain).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("acme Inc"), "the tenant's own page");
-    // Globex verifying has nothing to verify.
+    // Globex's claim was released, a verified domain cannot be claimed again, and globex
+    // verifying has nothing to verify.
+    let taken = settings(&other, json!({ "custom_domain": domain }))
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 422);
     assert_eq!(verify(&other).await.unwrap().status(), 422);
     assert_eq!(platform.page("globex.localhost").await.0, 200);
 }

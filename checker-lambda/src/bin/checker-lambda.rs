@@ -118,14 +118,19 @@ async fn lambda() -> anyhow::Result<()> {
     // Clients are built once per execution environment and reused by every invocation.
     let api = ApiClient::new(&env("CHECKER_API_URL")?, &env("CHECKER_SECRET")?)
         .map_err(|e| anyhow::anyhow!("checker API client: {e}"))?;
-    // Batched, retrying writer; with CLICKHOUSE_SPOOL_DIR (e.g. /tmp/clickhouse-spool) a batch
-    // ClickHouse refuses waits there and is replayed by a later invocation of this environment.
+    // Batched, retrying writer, as in the app server: a batch ClickHouse refuses waits in the
+    // spool (default /tmp/clickhouse-spool, which lives as long as the execution environment;
+    // CLICKHOUSE_SPOOL_DIR moves it, set empty it is off) and is replayed by a later invocation.
+    let mut writer_config = WriterConfig::from_env()?;
+    if std::env::var_os("CLICKHOUSE_SPOOL_DIR").is_none() {
+        writer_config.spool_dir = Some(std::env::temp_dir().join("clickhouse-spool"));
+    }
     let analytics = Writer::new(
         Analytics::new(
             &env_or("CLICKHOUSE_URL", "http://127.0.0.1:8123"),
             &env_or("CLICKHOUSE_DATABASE", "statuspage"),
         )?,
-        WriterConfig::from_env()?,
+        writer_config,
     )?;
     let allow = SsrfGuard::parse_allowlist(&env_or("CHECKER_ALLOW_CIDRS", ""))
         .map_err(|e| anyhow::anyhow!("CHECKER_ALLOW_CIDRS: {e}"))?;
@@ -150,6 +155,7 @@ async fn lambda() -> anyhow::Result<()> {
             let mut options = RunOptions::new(run_id, token);
             options.concurrency = concurrency;
             options.cold_start = cold.swap(false, Ordering::Relaxed);
+            options.deadline = Some(run_deadline(context.deadline));
             let summary: RunSummary = run_checks(
                 &event,
                 &prober,
@@ -164,6 +170,19 @@ async fn lambda() -> anyhow::Result<()> {
     }))
     .await
     .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// The invocation's deadline (ms since the epoch) less the margin for storing and reporting,
+/// as an instant; at most a minute away (the schedule's period), at least a second.
+fn run_deadline(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        .saturating_sub(checker::run::DEADLINE_MARGIN)
+        .clamp(
+            std::time::Duration::from_secs(1),
+            checker::run::DEFAULT_RUN_DEADLINE,
+        );
+    std::time::Instant::now() + left
 }
 
 /// A failed argument: printed as `field: message`, exit status 2.
@@ -185,6 +204,7 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         spec.headers.push(Header {
             name: name.trim().to_owned(),
             value: value.trim().to_owned(),
+            secret: false,
         });
     }
     spec.body = args.data;

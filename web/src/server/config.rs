@@ -34,12 +34,27 @@ pub struct ServeConfig {
     /// Mark session cookies `Secure` (set when served over HTTPS).
     #[arg(long, env = "STATUSPAGE_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+    /// Key signing the cookies of visitors who unlocked a password-protected status page (at
+    /// least 32 characters). Unset: a random key generated once and kept in PostgreSQL
+    /// (`platform_secrets`), shared by every app server. Never derived from CHECKER_SECRET.
+    #[arg(long, env = "STATUSPAGE_COOKIE_SECRET", hide_env_values = true)]
+    pub cookie_secret: Option<String>,
     /// Allow anyone to create a tenant with `POST /api/v1/tenants`.
     #[arg(long, env = "STATUSPAGE_OPEN_SIGNUP", default_value_t = true, action = clap::ArgAction::Set)]
     pub open_signup: bool,
     /// Shared secret signing the checkers' internal requests (at least 16 characters).
     #[arg(long, env = "CHECKER_SECRET", hide_env_values = true)]
     pub checker_secret: String,
+    /// Per-region checker secrets, `region=secret` pairs separated by commas (each at least 16
+    /// characters); a region not listed signs with CHECKER_SECRET. With its own secret, a
+    /// region's leaked Lambda environment cannot speak for another region.
+    #[arg(
+        long,
+        env = "CHECKER_SECRETS",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub checker_secrets: String,
     /// Regions this deployment checks from (comma-separated).
     #[arg(
         long,
@@ -64,6 +79,10 @@ pub struct ServeConfig {
     /// Private networks the checkers may probe (comma-separated CIDRs); empty refuses them all.
     #[arg(long, env = "CHECKER_ALLOW_CIDRS", default_value = "")]
     pub allow_cidrs: String,
+    /// Folder for this server's local data; the local checker runner's result spool lives in
+    /// `clickhouse-spool/` under it unless CLICKHOUSE_SPOOL_DIR says otherwise.
+    #[arg(long, env = "STATUSPAGE_DATA")]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl ServeConfig {
@@ -72,11 +91,26 @@ impl ServeConfig {
         if self.checker_secret.len() < 16 {
             anyhow::bail!("CHECKER_SECRET must be at least 16 characters");
         }
+        if let Some(secret) = self.cookie_secret.as_deref().filter(|s| !s.is_empty()) {
+            if secret.len() < 32 {
+                anyhow::bail!("STATUSPAGE_COOKIE_SECRET must be at least 32 characters (or unset: a key is generated and kept in PostgreSQL)");
+            }
+            if secret == self.checker_secret {
+                anyhow::bail!("STATUSPAGE_COOKIE_SECRET must differ from CHECKER_SECRET");
+            }
+        }
         if self.regions.is_empty() || self.regions.iter().any(|r| !valid_region(r)) {
             anyhow::bail!(
                 "CHECKER_REGIONS must be a comma-separated list of names like eu-west-1 (got {:?})",
                 self.regions
             );
+        }
+        let secrets = self.checker_secrets()?;
+        if let Some(unknown) = secrets
+            .regions()
+            .find(|r| !self.regions.iter().any(|known| known == r))
+        {
+            anyhow::bail!("CHECKER_SECRETS names {unknown}, which is not in CHECKER_REGIONS");
         }
         if self.checker_interval_secs < 5 {
             anyhow::bail!("CHECKER_INTERVAL_SECS must be at least 5");
@@ -104,9 +138,34 @@ impl ServeConfig {
         Ok(SsrfGuard::new(allow))
     }
 
+    /// CHECKER_SECRET for every region, overridden per region by CHECKER_SECRETS.
+    pub fn checker_secrets(&self) -> anyhow::Result<checker::plan::CheckerSecrets> {
+        checker::plan::CheckerSecrets::parse(&self.checker_secret, &self.checker_secrets)
+            .map_err(|e| anyhow::anyhow!("CHECKER_SECRETS: {e}"))
+    }
+
     pub fn dns_resolver(&self) -> Option<String> {
         let r = self.dns_resolver.trim();
         (!r.is_empty()).then(|| r.to_owned())
+    }
+
+    /// `STATUSPAGE_DATA`, default `~/.local/share/statuspage` (as the dev scripts use).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".local/share/statuspage")
+        })
+    }
+
+    /// The local runner's writer: retries, and a spool on by default (`clickhouse-spool/` under
+    /// the data folder) so results made while ClickHouse is away are stored when it is back.
+    /// `CLICKHOUSE_SPOOL_DIR` moves the spool; set empty, it turns the spool off.
+    pub fn writer_config(&self) -> anyhow::Result<statuspage_clickhouse::WriterConfig> {
+        let mut config = statuspage_clickhouse::WriterConfig::from_env()?;
+        if std::env::var_os("CLICKHOUSE_SPOOL_DIR").is_none() {
+            config.spool_dir = Some(self.data_dir().join("clickhouse-spool"));
+        }
+        Ok(config)
     }
 
     pub fn checker_interval(&self) -> Duration {

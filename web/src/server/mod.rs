@@ -3,10 +3,13 @@
 
 pub mod config;
 pub mod demo;
+pub mod headers;
 pub mod pages;
 
 use crate::app::{shell, App};
-use api::status_pages::{self, Visibility};
+use api::error::ApiError;
+use api::page_access::{self, ClientAddr, Visitor};
+use api::status_pages::Visibility;
 use api::AppState;
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
@@ -59,22 +62,43 @@ pub fn router(
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<WebState, _>(shell))
-        .with_state(web_state)
-        .layer(axum::middleware::from_fn_with_state(app.clone(), site_gate));
-    api::router(app)
+        .with_state(web_state.clone())
+        .layer(axum::middleware::from_fn_with_state(web_state, site_gate));
+    let routes = api::router(app)
         .merge(pages)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(remember_client));
+    headers::harden(routes, secure_cookies).layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Puts the client address ([`pages::client_addr`]: the TCP peer, or the trusted
+/// `X-Forwarded-For` entry) into the request for the per-client limits of every route.
+async fn remember_client(mut request: Request, next: Next) -> Response {
+    if let Some(ip) = pages::client_addr(request.headers(), request.extensions()) {
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    next.run(request).await
+}
+
+/// What a tenant's host (subdomain or custom domain) serves besides the API: the status page,
+/// its data, its browser bundle and its password form. Nothing else, so sign-in, sign-up, the
+/// admin pages and their server functions exist only on the platform's own host (a 404 on a
+/// tenant's host: a tenant's custom domain never shows the platform's sign-in form).
+/// A new public page of a tenant must be added here.
+fn tenant_site_path(path: &str) -> bool {
+    matches!(path, "/" | "/rpc/home" | UNLOCK_PATH) || path.starts_with("/pkg/")
 }
 
 /// Unknown subdomains and foreign hosts get a 404 page before any page renders; a verified
 /// custom domain serves its tenant's page; private pages look unknown; password-protected ones
-/// ask for the password first.
-async fn site_gate(State(app): State<AppState>, request: Request, next: Next) -> Response {
+/// ask for the password first. Access is [`page_access::admit`], the check the public JSON
+/// routes make too, so the page-access cookie and the `Status-Page-Password` header open both.
+async fn site_gate(State(web): State<WebState>, request: Request, next: Next) -> Response {
+    let app = &web.app;
     let host = request_host(&request);
     if tenants::resolve_host(&host, &app.config.base_domain) == Site::Platform {
         return next.run(request).await;
     }
-    let unavailable = |e: api::error::ApiError| {
+    let unavailable = |e: ApiError| {
         tracing::error!(error = %e, "status page lookup failed");
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -87,47 +111,62 @@ async fn site_gate(State(app): State<AppState>, request: Request, next: Next) ->
         Ok(None) => return not_found_page(&host),
         Err(e) => return unavailable(e),
     };
-    let access = match app.page_access(tenant.id).await {
-        Ok(access) => access,
-        Err(e) => return unavailable(e),
-    };
-    match access {
-        (Visibility::Public, _) => next.run(request).await,
-        (Visibility::Private, _) => not_found_page(&host),
-        (Visibility::Password, hash) => {
-            let hash = hash.unwrap_or_default();
-            let secret = &app.config.checker_secret;
-            if request.uri().path() == UNLOCK_PATH && request.method() == axum::http::Method::POST {
-                let secure = request.uri().scheme_str() == Some("https");
-                let form = axum::extract::Form::<Unlock>::from_request(request, &()).await;
-                let given = form.map(|f| f.0.password).unwrap_or_default();
-                if api::auth::verify_password(&given, &hash) {
-                    let cookie = format!(
-                        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000{}",
-                        status_pages::ACCESS_COOKIE,
-                        status_pages::access_cookie(secret, tenant.id, &hash),
-                        if secure { "; Secure" } else { "" }
-                    );
-                    return (
-                        StatusCode::SEE_OTHER,
-                        [
-                            (header::LOCATION, "/".to_owned()),
-                            (header::SET_COOKIE, cookie),
-                        ],
-                    )
-                        .into_response();
-                }
-                return password_page(&tenant.name, true);
-            }
-            let unlocked = cookie(request.headers(), status_pages::ACCESS_COOKIE)
-                .is_some_and(|c| status_pages::access_cookie_valid(secret, tenant.id, &hash, &c));
-            if unlocked {
-                next.run(request).await
-            } else {
-                password_page(&tenant.name, false)
-            }
-        }
+    if !tenant_site_path(request.uri().path()) {
+        return not_found_page(&host);
     }
+    let visitor = Visitor::from_parts(request.headers(), request.extensions());
+    if request.uri().path() == UNLOCK_PATH && request.method() == axum::http::Method::POST {
+        match app.page_access(tenant.id).await {
+            Ok((Visibility::Password, _)) => {}
+            Ok((Visibility::Public, _)) => {
+                return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+            }
+            Ok((Visibility::Private, _)) => return not_found_page(&host),
+            Err(e) => return unavailable(e),
+        }
+        let form = axum::extract::Form::<Unlock>::from_request(request, &()).await;
+        let given = form.map(|f| f.0.password).unwrap_or_default();
+        return match page_access::unlock(app, tenant.id, &given, visitor.client).await {
+            Ok(Some(value)) => {
+                let cookie = format!(
+                    "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                    page_access::ACCESS_COOKIE,
+                    page_access::COOKIE_DAYS * 86_400,
+                    if web.secure_cookies { "; Secure" } else { "" }
+                );
+                (
+                    StatusCode::SEE_OTHER,
+                    [
+                        (header::LOCATION, "/".to_owned()),
+                        (header::SET_COOKIE, cookie),
+                    ],
+                )
+                    .into_response()
+            }
+            Ok(None) => password_page(&tenant.name, Refusal::WrongPassword),
+            Err(ApiError::TooManyRequests {
+                retry_after_secs, ..
+            }) => password_page(&tenant.name, Refusal::TooMany(retry_after_secs)),
+            Err(e) => unavailable(e),
+        };
+    }
+    match page_access::admit(app, tenant.id, &visitor).await {
+        Ok(()) => next.run(request).await,
+        Err(ApiError::NotFound(_)) => not_found_page(&host),
+        Err(ApiError::Unauthorized(_)) => password_page(&tenant.name, Refusal::NoPassword),
+        Err(ApiError::TooManyRequests {
+            retry_after_secs, ..
+        }) => password_page(&tenant.name, Refusal::TooMany(retry_after_secs)),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// Why the password page is shown.
+enum Refusal {
+    NoPassword,
+    WrongPassword,
+    /// Too many guesses: try again after this many seconds.
+    TooMany(u64),
 }
 
 /// Where a password-protected page's form posts.
@@ -150,11 +189,20 @@ pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn password_page(name: &str, wrong: bool) -> Response {
-    let error = if wrong {
-        "<p class=\"error\" role=\"alert\">Wrong password.</p>"
-    } else {
-        ""
+fn password_page(name: &str, refusal: Refusal) -> Response {
+    let (status, error) = match refusal {
+        Refusal::NoPassword => (StatusCode::UNAUTHORIZED, String::new()),
+        Refusal::WrongPassword => (
+            StatusCode::UNAUTHORIZED,
+            "<p class=\"error\" role=\"alert\">Wrong password.</p>".to_owned(),
+        ),
+        Refusal::TooMany(secs) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "<p class=\"error\" role=\"alert\">Too many password attempts; try again in {} minute(s).</p>",
+                secs.div_ceil(60)
+            ),
+        ),
     };
     let body = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name}: password required</title>\
@@ -166,7 +214,13 @@ fn password_page(name: &str, wrong: bool) -> Response {
         include_str!("../../style/main.css"),
         name = html_escape(name),
     );
-    (StatusCode::UNAUTHORIZED, Html(body)).into_response()
+    let mut response = (status, Html(body)).into_response();
+    if let Refusal::TooMany(secs) = refusal {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    response
 }
 
 pub fn request_host(request: &Request) -> String {
@@ -198,6 +252,21 @@ pub fn html_escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// How often the app server looks for custom domains due a re-check (each verified domain is
+/// looked up once a day, [`api::status_pages::RecheckPolicy`]) and for lapsed claims.
+pub const DOMAIN_RECHECK_TICK: Duration = Duration::from_secs(3600);
+
+/// Starts the periodic re-check of verified custom domains (and the release of lapsed
+/// unverified claims), with the same resolver and SSRF guard rules as verify-domain.
+pub fn spawn_domain_rechecks(app: &AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(api::status_pages::run_domain_rechecks(
+        app.db.clone(),
+        app.domain_resolver.clone(),
+        api::status_pages::RecheckPolicy::default(),
+        DOMAIN_RECHECK_TICK,
+    ))
+}
+
 /// Starts the local checker runner against this server's own internal API.
 pub fn spawn_local_runner(
     app: &AppState,
@@ -205,8 +274,9 @@ pub fn spawn_local_runner(
     regions: Vec<String>,
     interval: Duration,
     guard: SsrfGuard,
+    writer: statuspage_clickhouse::WriterConfig,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let api = ApiClient::new(&format!("http://{addr}"), &app.config.checker_secret)
+    let api = ApiClient::with_secrets(&format!("http://{addr}"), (*app.checker_secrets).clone())
         .map_err(|e| anyhow::anyhow!("checker API client: {e}"))?
         .with_tick(interval.as_secs().try_into().unwrap_or(u32::MAX));
     let runner = LocalRunner {
@@ -214,9 +284,31 @@ pub fn spawn_local_runner(
         interval,
         prober: Arc::new(Prober::new(guard)),
         api: Arc::new(api),
-        store: Arc::new(app.analytics.clone()),
+        // The same retrying, spooling writer as the Lambda: a batch ClickHouse refuses waits in
+        // the spool and is replayed, with its token, when ClickHouse answers again.
+        store: Arc::new(
+            statuspage_clickhouse::Writer::new(app.analytics.clone(), writer)
+                .map_err(|e| anyhow::anyhow!("ClickHouse result spool: {e}"))?,
+        ),
     };
-    Ok(tokio::spawn(runner.run_forever()))
+    let replayer = AbortOnDrop(runner.store.spawn_replayer(SPOOL_REPLAY_EVERY));
+    Ok(tokio::spawn(async move {
+        let _replayer = replayer;
+        runner.run_forever().await
+    }))
+}
+
+/// How often the local runner's spool is retried while batches wait in it (each write also
+/// retries it first).
+pub const SPOOL_REPLAY_EVERY: Duration = Duration::from_secs(5);
+
+/// Stops a helper task together with the task that owns it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

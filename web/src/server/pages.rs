@@ -117,7 +117,10 @@ pub fn status_view(snapshot: &StatusSnapshot) -> StatusView {
                                 _ => "–".to_owned(),
                             },
                             checked_at: iso(r.last_checked_at),
-                            error: r.error.clone(),
+                            // Visitors read the kind only; the detail is the tenant's.
+                            failure: (r.status != CheckStatus::Up)
+                                .then(|| r.failure.map(|f| f.sentence()))
+                                .flatten(),
                         })
                         .collect(),
                 }
@@ -282,9 +285,21 @@ pub async fn signup(
         email: email.clone(),
         password: Some(password.clone()),
     };
-    api::tenancy::create_tenant(&state.app.db, &input)
+    // Limited per client like `POST /api/v1/tenants`.
+    api::tenancy::create_tenant_limited(&state.app.db, &input, client_ip(&headers))
         .await
         .map_err(|e| match e {
+            ApiError::TooManyRequests {
+                detail,
+                retry_after_secs,
+            } => {
+                set_status(StatusCode::TOO_MANY_REQUESTS);
+                if let Some(response) = use_context::<ResponseOptions>() {
+                    response
+                        .insert_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                }
+                ServerFnError::new(detail)
+            }
             ApiError::Validation(problems) => {
                 set_status(StatusCode::UNPROCESSABLE_ENTITY);
                 ServerFnError::new(
@@ -481,16 +496,29 @@ pub fn parse_trusted_proxies(value: &str) -> Option<usize> {
 ///   `into_make_service_with_connect_info::<SocketAddr>()`, as `statuspage serve` is; without
 ///   it (e.g. a test harness's plain `axum::serve`), sign-ins are rate-limited per email only.
 pub fn client_ip(headers: &HeaderMap) -> Option<std::net::IpAddr> {
+    let parts = use_context::<axum::http::request::Parts>();
+    client_addr(
+        headers,
+        parts
+            .as_ref()
+            .map(|p| &p.extensions)
+            .unwrap_or(&axum::http::Extensions::new()),
+    )
+}
+
+/// [`client_ip`] from a request's headers and extensions (the router's middleware records it
+/// for every route as [`api::page_access::ClientAddr`]).
+pub fn client_addr(
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<std::net::IpAddr> {
     let hops = trusted_proxies();
     if hops > 0 {
         return forwarded_client(headers, hops);
     }
-    use_context::<axum::http::request::Parts>().and_then(|parts| {
-        parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip())
-    })
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
 }
 
 /// The `hops`-th `X-Forwarded-For` entry from the right (all headers of that name, in order).
