@@ -485,7 +485,7 @@ async fn verify(tenant: &Tenant) -> Reply {
 }
 
 async fn serves(pool: &PgPool, domain: &str) -> Option<uuid::Uuid> {
-    api::status_pages::tenant_by_custom_domain(pool, domain)
+    api::status_page::domains::tenant_by_custom_domain(pool, domain)
         .await
         .unwrap()
         .map(|t| t.id)
@@ -568,7 +568,7 @@ async fn an_unverified_claim_never_blocks_the_owner_and_lapses(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    let summary = api::status_pages::recheck_domains(&pool, None, &Default::default())
+    let summary = api::status_page::domains::recheck_domains(&pool, None, &Default::default())
         .await
         .unwrap();
     assert_eq!(summary.lapsed, 1, "{summary:?}");
@@ -583,13 +583,13 @@ async fn a_verified_domain_whose_record_is_gone_is_unverified_after_the_grace(po
     let value = claim(&owner).await;
     records.lock().unwrap().push(value.clone());
     assert_eq!(verify(&owner).await.status, StatusCode::OK);
-    let policy = api::status_pages::RecheckPolicy {
+    let policy = api::status_page::domains::RecheckPolicy {
         every: std::time::Duration::ZERO,
         grace_failures: 2,
         batch: 10,
     };
     let resolver = dns.to_string();
-    let recheck = || api::status_pages::recheck_domains(&pool, Some(&resolver), &policy);
+    let recheck = || api::status_page::domains::recheck_domains(&pool, Some(&resolver), &policy);
 
     // Still there: nothing changes.
     let summary = recheck().await.unwrap();
@@ -631,7 +631,7 @@ async fn a_verified_domain_whose_record_is_gone_is_unverified_after_the_grace(po
     // A resolver that does not answer is no evidence: nothing is counted.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let silent = silent.local_addr().unwrap().to_string();
-    let summary = api::status_pages::recheck_domains(&pool, Some(&silent), &policy)
+    let summary = api::status_page::domains::recheck_domains(&pool, Some(&silent), &policy)
         .await
         .unwrap();
     assert_eq!(
@@ -676,7 +676,7 @@ async fn sign_up_is_limited_per_client(pool: PgPool) {
         .iter()
         .filter(|r| r.status == StatusCode::CREATED)
         .count() as i64;
-    assert_eq!(created, api::tenancy::SIGNUP_MAX_PER_CLIENT);
+    assert_eq!(created, api::accounts::tenancy::SIGNUP_MAX_PER_CLIENT);
     for reply in statuses.iter().filter(|r| r.status != StatusCode::CREATED) {
         assert_eq!(
             reply.status,

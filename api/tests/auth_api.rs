@@ -1,8 +1,8 @@
 //! Sign-in rate limiting and look-alike slugs, against a real PostgreSQL.
 
-use api::auth::{login, login_client_key, login_limited, LoginError};
-use api::error::ApiError;
-use api::tenancy::{create_tenant, NewTenant};
+use api::accounts::auth::{login, login_client_key, login_limited, LoginError};
+use api::accounts::tenancy::{create_tenant, NewTenant};
+use api::rest::error::ApiError;
 use api::{ApiConfig, AppState};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

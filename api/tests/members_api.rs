@@ -213,11 +213,11 @@ async fn members_are_added_listed_changed_and_removed(pool: PgPool) {
     let viewer = acme
         .add(json!({ "email": "viewer@acme.example", "role": "viewer" }))
         .await;
-    let err = api::auth::login(&pool, "viewer@acme.example", "")
+    let err = api::accounts::auth::login(&pool, "viewer@acme.example", "")
         .await
         .unwrap_err();
     assert!(
-        matches!(err, api::error::ApiError::Unauthorized(_)),
+        matches!(err, api::rest::error::ApiError::Unauthorized(_)),
         "{err}"
     );
 
@@ -639,17 +639,17 @@ async fn an_added_member_signs_in_to_the_tenant_with_their_role(pool: PgPool) {
         .await;
 
     let (secret, tenant_id) =
-        api::auth::login(&pool, "viewer@acme.example", "correct horse battery")
+        api::accounts::auth::login(&pool, "viewer@acme.example", "correct horse battery")
             .await
             .unwrap();
     assert_eq!(tenant_id, acme_id);
-    let user = api::auth::session_user(&pool, &secret)
+    let user = api::accounts::auth::session_user(&pool, &secret)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(user.user_id.to_string(), viewer);
     assert_eq!(user.tenant_id, acme_id);
-    assert_eq!(user.role, api::members::Role::Viewer);
+    assert_eq!(user.role, api::accounts::roles::Role::Viewer);
     assert!(
         !user.can_edit(),
         "a viewer may not change things in the admin"
@@ -669,7 +669,7 @@ async fn an_added_member_signs_in_to_the_tenant_with_their_role(pool: PgPool) {
             )
             .await;
         assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
-        let user = api::auth::session_user(&pool, &secret)
+        let user = api::accounts::auth::session_user(&pool, &secret)
             .await
             .unwrap()
             .unwrap();
@@ -678,11 +678,11 @@ async fn an_added_member_signs_in_to_the_tenant_with_their_role(pool: PgPool) {
     }
 
     // Wrong passwords still fail.
-    let err = api::auth::login(&pool, "viewer@acme.example", "wrong horse battery")
+    let err = api::accounts::auth::login(&pool, "viewer@acme.example", "wrong horse battery")
         .await
         .unwrap_err();
     assert!(
-        matches!(err, api::error::ApiError::Unauthorized(_)),
+        matches!(err, api::rest::error::ApiError::Unauthorized(_)),
         "{err}"
     );
 
@@ -693,12 +693,12 @@ async fn an_added_member_signs_in_to_the_tenant_with_their_role(pool: PgPool) {
             .status,
         StatusCode::NO_CONTENT
     );
-    assert!(api::auth::session_user(&pool, &secret)
+    assert!(api::accounts::auth::session_user(&pool, &secret)
         .await
         .unwrap()
         .is_none());
     assert!(
-        api::auth::login(&pool, "viewer@acme.example", "correct horse battery")
+        api::accounts::auth::login(&pool, "viewer@acme.example", "correct horse battery")
             .await
             .is_err()
     );

@@ -233,14 +233,17 @@ async fn the_snapshot_is_bounded(pool: PgPool) {
     .await;
     assert_eq!(status, StatusCode::OK, "{incidents}");
     let incidents = incidents.as_array().unwrap();
-    assert_eq!(incidents.len(), api::status::MAX_SNAPSHOT_INCIDENTS);
+    assert_eq!(
+        incidents.len(),
+        api::status_page::snapshot::MAX_SNAPSHOT_INCIDENTS
+    );
     let open = incidents
         .iter()
         .find(|i| i["title"] == "Still open")
         .expect("the open incident is kept");
     assert_eq!(
         open["updates"].as_array().unwrap().len(),
-        api::status::MAX_SNAPSHOT_UPDATES
+        api::status_page::snapshot::MAX_SNAPSHOT_UPDATES
     );
     assert_eq!(open["updates"][0]["message"], "update 1", "newest first");
     // Newest first after the bound.
@@ -255,7 +258,7 @@ async fn the_snapshot_is_bounded(pool: PgPool) {
     let (status, snapshot) = call(&app, "GET", "/api/v1/public/status/acme", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let shown = snapshot["incidents"].as_array().unwrap();
-    assert!(shown.len() <= api::status::MAX_SNAPSHOT_INCIDENTS);
+    assert!(shown.len() <= api::status_page::snapshot::MAX_SNAPSHOT_INCIDENTS);
     assert!(shown.iter().any(|i| i["title"] == "Still open"));
 }
 

@@ -87,9 +87,9 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let (db, _) = connect(&databases).await?;
-            let created = api::tenancy::create_tenant(
+            let created = api::accounts::tenancy::create_tenant(
                 &db,
-                &api::tenancy::NewTenant {
+                &api::accounts::tenancy::NewTenant {
                     slug,
                     name,
                     email,
@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
             .map_err(|e| match e {
-                api::error::ApiError::Validation(problems) => anyhow::anyhow!(
+                api::rest::error::ApiError::Validation(problems) => anyhow::anyhow!(
                     "{}",
                     problems
                         .iter()
@@ -149,9 +149,10 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
     }
     config.validate()?;
     let (db, analytics) = connect(&config.databases).await?;
-    let cookie_secret = api::page_access::load_cookie_secret(&db, config.cookie_secret.as_deref())
-        .await
-        .context("the status-page cookie key (STATUSPAGE_COOKIE_SECRET or platform_secrets)")?;
+    let cookie_secret =
+        api::status_page::access::load_cookie_secret(&db, config.cookie_secret.as_deref())
+            .await
+            .context("the status-page cookie key (STATUSPAGE_COOKIE_SECRET or platform_secrets)")?;
     let app = api::AppState::new(db, analytics, config.api_config())
         .with_domain_resolver(config.dns_resolver())
         .with_checker_secrets(config.checker_secrets()?)

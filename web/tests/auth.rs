@@ -490,7 +490,7 @@ async fn people_sign_up_from_the_web_and_land_signed_in(pool: PgPool) {
     // The cookie is a session of the new tenant's owner (this harness has no ClickHouse for
     // the admin page itself).
     let secret = session.trim_start_matches("sp_session=");
-    let user = api::auth::session_user(&platform.pool, secret)
+    let user = api::accounts::auth::session_user(&platform.pool, secret)
         .await
         .unwrap()
         .expect("a live session");
@@ -537,7 +537,7 @@ async fn web_sign_ups_are_limited_per_client(pool: PgPool) {
         }
     };
     // The harness's own `acme` sign-up over the API came from this client too: one allowance.
-    for i in 1..api::tenancy::SIGNUP_MAX_PER_CLIENT {
+    for i in 1..api::accounts::tenancy::SIGNUP_MAX_PER_CLIENT {
         let created = post(format!("shell-{i}")).await;
         assert_eq!(created.status(), StatusCode::OK, "sign-up {i}");
     }

@@ -33,7 +33,7 @@ impl Platform {
         )
         .unwrap();
         analytics.migrate().await.unwrap();
-        let key = api::page_access::load_cookie_secret(&pool, None)
+        let key = api::status_page::access::load_cookie_secret(&pool, None)
             .await
             .unwrap();
         let app = AppState::new(
@@ -164,7 +164,7 @@ fn cookie_pair(response: &reqwest::Response) -> String {
 
 #[sqlx::test(migrator = "api::MIGRATOR")]
 async fn password_guesses_beyond_the_limit_get_429_per_client_and_per_page(pool: PgPool) {
-    use api::page_access::{CLIENT_BURST, PAGE_BURST};
+    use api::status_page::access::{CLIENT_BURST, PAGE_BURST};
     let platform = Platform::start(pool, false).await;
     platform.protected_tenant("acme").await;
     platform.protected_tenant("globex").await;
@@ -343,8 +343,12 @@ async fn one_credential_opens_the_html_page_and_every_json_route(pool: PgPool) {
         hex::encode(mac.finalize().into_bytes())
     };
     let far = chrono::Utc::now().timestamp() + 86_400;
-    let new_format =
-        api::page_access::access_cookie_with_key(CHECKER_SECRET.as_bytes(), acme, &hash, far);
+    let new_format = api::status_page::access::access_cookie_with_key(
+        CHECKER_SECRET.as_bytes(),
+        acme,
+        &hash,
+        far,
+    );
     for forged in [old_format, new_format] {
         let forged = format!("sp_page_access={forged}");
         assert_eq!(
@@ -361,19 +365,19 @@ async fn one_credential_opens_the_html_page_and_every_json_route(pool: PgPool) {
     }
     // The key is generated once, kept in PostgreSQL for every app server, and is not the
     // checker secret; a configured one wins.
-    let key = api::page_access::load_cookie_secret(&platform.pool, None)
+    let key = api::status_page::access::load_cookie_secret(&platform.pool, None)
         .await
         .unwrap();
     assert_eq!(key.len(), 32);
     assert_eq!(
         key,
-        api::page_access::load_cookie_secret(&platform.pool, None)
+        api::status_page::access::load_cookie_secret(&platform.pool, None)
             .await
             .unwrap()
     );
     assert_ne!(key, CHECKER_SECRET.as_bytes());
     assert_eq!(
-        api::page_access::load_cookie_secret(&platform.pool, Some("x".repeat(40).as_str()))
+        api::status_page::access::load_cookie_secret(&platform.pool, Some("x".repeat(40).as_str()))
             .await
             .unwrap(),
         "x".repeat(40).into_bytes()

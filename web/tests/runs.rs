@@ -408,10 +408,22 @@ async fn clickhouse_stopped_for_a_minute_loses_no_check_and_doubles_none(pool: P
     let begin = chrono::Utc::now().timestamp_micros();
 
     tokio::time::sleep(Duration::from_secs(15)).await;
-    clickhouse.stop();
+    // Stopping and starting block while they wait for the server; off the runtime, so the app
+    // server and its runner (on this test's runtime) keep going as they would in production.
+    let clickhouse = tokio::task::spawn_blocking(move || {
+        clickhouse.stop();
+        clickhouse
+    })
+    .await
+    .unwrap();
+    drop(clickhouse);
     let down_at = chrono::Utc::now().timestamp_micros();
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let mut clickhouse = PrivateClickHouse::start(port, &data_dir);
+    let restart_dir = data_dir.clone();
+    let mut clickhouse =
+        tokio::task::spawn_blocking(move || PrivateClickHouse::start(port, &restart_dir))
+            .await
+            .unwrap();
     let up_at = chrono::Utc::now().timestamp_micros();
     // Long enough for two checks of every monitor after the restart and the spool's replay,
     // even when the first insert after the restart times out (`INSERT_TIMEOUT`) on a loaded

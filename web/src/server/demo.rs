@@ -1,8 +1,8 @@
 //! The demo: local targets that are up, slow, flaky and down, and a seeded `demo` tenant
 //! whose monitors check them.
 
+use api::accounts::tenancy::{create_tenant, tenant_by_slug, NewTenant};
 use api::monitors::MonitorInput;
-use api::tenancy::{create_tenant, tenant_by_slug, NewTenant};
 use api::AppState;
 use axum::http::StatusCode;
 use axum::routing::get;

@@ -7,9 +7,10 @@ pub mod headers;
 pub mod pages;
 
 use crate::app::{shell, App};
-use api::error::ApiError;
-use api::page_access::{self, ClientAddr, Visitor};
-use api::status_pages::Visibility;
+use api::rest::client::ClientAddr;
+use api::rest::error::ApiError;
+use api::status_page::access::{self, Visitor};
+use api::status_page::Visibility;
 use api::AppState;
 use axum::extract::{FromRef, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
@@ -90,7 +91,7 @@ fn tenant_site_path(path: &str) -> bool {
 
 /// Unknown subdomains and foreign hosts get a 404 page before any page renders; a verified
 /// custom domain serves its tenant's page; private pages look unknown; password-protected ones
-/// ask for the password first. Access is [`page_access::admit`], the check the public JSON
+/// ask for the password first. Access is [`access::admit`], the check the public JSON
 /// routes make too, so the page-access cookie and the `Status-Page-Password` header open both.
 async fn site_gate(State(web): State<WebState>, request: Request, next: Next) -> Response {
     let app = &web.app;
@@ -126,12 +127,12 @@ async fn site_gate(State(web): State<WebState>, request: Request, next: Next) ->
         }
         let form = axum::extract::Form::<Unlock>::from_request(request, &()).await;
         let given = form.map(|f| f.0.password).unwrap_or_default();
-        return match page_access::unlock(app, tenant.id, &given, visitor.client).await {
+        return match access::unlock(app, tenant.id, &given, visitor.client).await {
             Ok(Some(value)) => {
                 let cookie = format!(
                     "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                    page_access::ACCESS_COOKIE,
-                    page_access::COOKIE_DAYS * 86_400,
+                    access::ACCESS_COOKIE,
+                    access::COOKIE_DAYS * 86_400,
                     if web.secure_cookies { "; Secure" } else { "" }
                 );
                 (
@@ -150,7 +151,7 @@ async fn site_gate(State(web): State<WebState>, request: Request, next: Next) ->
             Err(e) => unavailable(e),
         };
     }
-    match page_access::admit(app, tenant.id, &visitor).await {
+    match access::admit(app, tenant.id, &visitor).await {
         Ok(()) => next.run(request).await,
         Err(ApiError::NotFound(_)) => not_found_page(&host),
         Err(ApiError::Unauthorized(_)) => password_page(&tenant.name, Refusal::NoPassword),
@@ -253,16 +254,16 @@ pub fn html_escape(s: &str) -> String {
 }
 
 /// How often the app server looks for custom domains due a re-check (each verified domain is
-/// looked up once a day, [`api::status_pages::RecheckPolicy`]) and for lapsed claims.
+/// looked up once a day, [`api::status_page::domains::RecheckPolicy`]) and for lapsed claims.
 pub const DOMAIN_RECHECK_TICK: Duration = Duration::from_secs(3600);
 
 /// Starts the periodic re-check of verified custom domains (and the release of lapsed
 /// unverified claims), with the same resolver and SSRF guard rules as verify-domain.
 pub fn spawn_domain_rechecks(app: &AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(api::status_pages::run_domain_rechecks(
+    tokio::spawn(api::status_page::domains::run_domain_rechecks(
         app.db.clone(),
         app.domain_resolver.clone(),
-        api::status_pages::RecheckPolicy::default(),
+        api::status_page::domains::RecheckPolicy::default(),
         DOMAIN_RECHECK_TICK,
     ))
 }

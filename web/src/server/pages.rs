@@ -5,10 +5,10 @@ use crate::views::{
     self, AdminMonitor, AdminView, DayView, HomeView, IncidentUpdateView, IncidentView,
     MaintenanceView, MonitorView, RegionView, StatusView,
 };
-use api::auth::{LoginError, SessionUser, SESSION_COOKIE, SESSION_DAYS};
+use api::accounts::auth::{login_limited, LoginError, SessionUser, SESSION_COOKIE, SESSION_DAYS};
 use api::checkers::status_str;
-use api::error::ApiError;
-use api::status::StatusSnapshot;
+use api::rest::error::ApiError;
+use api::status_page::snapshot::StatusSnapshot;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use checker::probe::CheckStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -232,13 +232,13 @@ fn set_cookie(value: &str, max_age_secs: i64, secure: bool) -> Result<(), Server
 
 /// Signs in. The form post must come from our own pages ([`check_same_origin`] with
 /// [`FormPost::SignIn`]); failures are rate-limited per email and per client
-/// ([`api::auth::login_limited`], client from [`client_ip`]).
+/// ([`login_limited`], client from [`client_ip`]).
 pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
     let state = state()?;
     let headers = headers().await?;
     check_same_origin(&headers, FormPost::SignIn)?;
     let client = client_ip(&headers);
-    let (secret, _tenant) = api::auth::login_limited(&state.app.db, &email, &password, client)
+    let (secret, _tenant) = login_limited(&state.app.db, &email, &password, client)
         .await
         .map_err(|e| match e {
             LoginError::Throttled {
@@ -279,14 +279,14 @@ pub async fn signup(
         set_status(StatusCode::FORBIDDEN);
         return Err(ServerFnError::new("sign-up is closed on this deployment"));
     }
-    let input = api::tenancy::NewTenant {
+    let input = api::accounts::tenancy::NewTenant {
         slug: slug.trim().to_ascii_lowercase(),
         name,
         email: email.clone(),
         password: Some(password.clone()),
     };
     // Limited per client like `POST /api/v1/tenants`.
-    api::tenancy::create_tenant_limited(&state.app.db, &input, client_ip(&headers))
+    api::accounts::tenancy::create_tenant_limited(&state.app.db, &input, client_ip(&headers))
         .await
         .map_err(|e| match e {
             ApiError::TooManyRequests {
@@ -317,7 +317,7 @@ pub async fn signup(
             other => internal(other),
         })?;
     let client = client_ip(&headers);
-    let (secret, _tenant) = api::auth::login_limited(&state.app.db, &email, &password, client)
+    let (secret, _tenant) = login_limited(&state.app.db, &email, &password, client)
         .await
         .map_err(|e| internal(e.to_string()))?;
     set_cookie(&secret, SESSION_DAYS * 86_400, state.secure_cookies)?;
@@ -330,7 +330,7 @@ pub async fn logout() -> Result<(), ServerFnError> {
     let headers = headers().await?;
     check_same_origin(&headers, FormPost::SignedIn)?;
     if let Some(secret) = session_cookie(&headers) {
-        api::auth::logout(&state.app.db, &secret)
+        api::accounts::auth::logout(&state.app.db, &secret)
             .await
             .map_err(internal)?;
     }
@@ -507,7 +507,7 @@ pub fn client_ip(headers: &HeaderMap) -> Option<std::net::IpAddr> {
 }
 
 /// [`client_ip`] from a request's headers and extensions (the router's middleware records it
-/// for every route as [`api::page_access::ClientAddr`]).
+/// for every route as [`api::rest::client::ClientAddr`]).
 pub fn client_addr(
     headers: &HeaderMap,
     extensions: &axum::http::Extensions,
@@ -541,7 +541,7 @@ fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<std::net::IpAddr
 async fn signed_in(state: &WebState) -> Result<SessionUser, ServerFnError> {
     let headers = headers().await?;
     let user = match session_cookie(&headers) {
-        Some(secret) => api::auth::session_user(&state.app.db, &secret)
+        Some(secret) => api::accounts::auth::session_user(&state.app.db, &secret)
             .await
             .map_err(internal)?,
         None => None,
@@ -582,7 +582,7 @@ pub async fn admin_view() -> Result<AdminView, ServerFnError> {
         .get(
             &app.db,
             &app.analytics,
-            &api::tenancy::Tenant {
+            &api::accounts::tenancy::Tenant {
                 id: user.tenant_id,
                 slug: tenant.0.clone(),
                 name: tenant.1.clone(),

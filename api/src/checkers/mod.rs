@@ -1,0 +1,253 @@
+//! The internal endpoints the checkers call: the work plan and the fast path. Signed with the
+//! shared checker secret, never reachable with a tenant token.
+
+mod signing;
+
+use crate::rest::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use checker::plan::{self, CheckEvent, FastPathReport, PlannedCheck, WorkPlan};
+use checker::probe::CheckStatus;
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use signing::{same_region, verify_signature};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// The work plan (`GET`) and the fast path (`POST`), outside `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(checker::api_client::PLAN_PATH, get(plan_handler))
+        .route(checker::api_client::RESULTS_PATH, post(results_handler))
+}
+
+/// How often the asking checker runs (`tick` query parameter, seconds; Lambda: every minute).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct PlanTick {
+    #[serde(default = "sixty")]
+    pub tick: u32,
+}
+
+fn sixty() -> u32 {
+    60
+}
+
+/// Enabled monitors that run in `region`, fall in the event's shard and are due at `now`.
+pub async fn work_plan(
+    db: &PgPool,
+    event: &CheckEvent,
+    tick_secs: u32,
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<WorkPlan> {
+    let rows: Vec<(Uuid, Uuid, serde_json::Value, i32, Option<String>)> = sqlx::query_as(
+        "SELECT m.id, m.tenant_id, m.spec, m.interval_seconds, s.status FROM monitors m \
+         LEFT JOIN monitor_region_state s ON s.monitor_id = m.id AND s.region = $1 \
+         WHERE m.enabled AND (cardinality(m.regions) = 0 OR $1 = ANY (m.regions)) \
+         ORDER BY m.id",
+    )
+    .bind(&event.region)
+    .fetch_all(db)
+    .await?;
+    let mut checks = Vec::with_capacity(rows.len());
+    for (monitor_id, tenant_id, spec, interval, last_status) in rows {
+        if plan::shard_of(monitor_id, event.shards) != event.shard
+            || !plan::is_due(
+                monitor_id,
+                interval.max(1) as u32,
+                now.timestamp(),
+                tick_secs,
+            )
+        {
+            continue;
+        }
+        let spec = match serde_json::from_value(spec) {
+            Ok(spec) => spec,
+            Err(e) => {
+                tracing::error!(%monitor_id, error = %e, "stored monitor spec no longer parses; skipped");
+                continue;
+            }
+        };
+        checks.push(PlannedCheck {
+            monitor_id,
+            tenant_id,
+            spec,
+            last_status: last_status.as_deref().and_then(parse_status),
+        });
+    }
+    Ok(WorkPlan {
+        region: event.region.clone(),
+        generated_at: now,
+        checks,
+    })
+}
+
+pub fn parse_status(s: &str) -> Option<CheckStatus> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+pub fn status_str(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Up => "up",
+        CheckStatus::Degraded => "degraded",
+        CheckStatus::Down => "down",
+    }
+}
+
+pub async fn plan_handler(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(event): Query<CheckEvent>,
+    Query(tick): Query<PlanTick>,
+) -> ApiResult<Response> {
+    let signed_region = verify_signature(&state, &method, &uri, &headers, b"").await?;
+    if event.shards == 0 || event.shard >= event.shards {
+        return Err(ApiError::field(
+            "shard",
+            "must be below shards (and shards at least 1)",
+        ));
+    }
+    if !state.config.regions.contains(&event.region) {
+        return Err(ApiError::field(
+            "region",
+            format!("unknown region {:?}", event.region),
+        ));
+    }
+    same_region(&signed_region, &event.region)?;
+    if !(1..=3600).contains(&tick.tick) {
+        return Err(ApiError::field(
+            "tick",
+            "must be between 1 and 3600 seconds",
+        ));
+    }
+    let plan = work_plan(&state.db, &event, tick.tick, Utc::now()).await?;
+    // The ETag covers what the checker acts on, not when the plan was generated.
+    let body = serde_json::to_vec(&plan.checks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|given| given == etag)
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::ETAG, etag)], axum::Json(plan)).into_response())
+}
+
+/// Refuses results stamped outside the window around now ([`plan::MAX_RESULT_AGE_SECS`] back,
+/// [`plan::MAX_RESULT_AHEAD_SECS`] ahead), naming the first one at fault.
+fn check_result_times(report: &FastPathReport, now: chrono::DateTime<Utc>) -> ApiResult<()> {
+    let earliest = now - chrono::Duration::seconds(plan::MAX_RESULT_AGE_SECS);
+    let latest = now + chrono::Duration::seconds(plan::MAX_RESULT_AHEAD_SECS);
+    match report
+        .results
+        .iter()
+        .position(|r| r.checked_at < earliest || r.checked_at > latest)
+    {
+        None => Ok(()),
+        Some(i) => Err(ApiError::field(
+            format!("results[{i}].checked_at"),
+            format!(
+                "must be within {} s before and {} s after the API's clock",
+                plan::MAX_RESULT_AGE_SECS,
+                plan::MAX_RESULT_AHEAD_SECS
+            ),
+        )),
+    }
+}
+
+/// What a fast-path report changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recorded {
+    /// Results stored (an older result than the stored one changes nothing).
+    pub recorded: usize,
+    /// Results for monitors the region does not check: unknown, disabled, another region's, or
+    /// with a tenant that is not the monitor's.
+    pub ignored: usize,
+}
+
+/// Records failures and status changes per (monitor, region) as the checkers report them.
+pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<Recorded> {
+    let mut tx = db.begin().await?;
+    // Only monitors of the tenant the plan named, enabled and checked from this region: a report
+    // cannot touch another tenant's monitor or speak for a region the plan leaves out.
+    let ids: Vec<Uuid> = report.results.iter().map(|r| r.monitor_id).collect();
+    let checked_here: std::collections::HashMap<Uuid, Uuid> = sqlx::query_as::<_, (Uuid, Uuid)>(
+        "SELECT m.id, m.tenant_id FROM monitors m WHERE m.id = ANY ($1) AND m.enabled \
+         AND (cardinality(m.regions) = 0 OR $2 = ANY (m.regions))",
+    )
+    .bind(&ids)
+    .bind(&report.region)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut outcome = Recorded::default();
+    for result in &report.results {
+        if checked_here.get(&result.monitor_id) != Some(&result.tenant_id) {
+            outcome.ignored += 1;
+            continue;
+        }
+        let failure = result
+            .failure
+            .map(|f| serde_json::to_value(f).map_err(|e| ApiError::Internal(e.to_string())))
+            .transpose()?;
+        let done = sqlx::query(
+            "INSERT INTO monitor_region_state (monitor_id, region, status, since, last_checked_at, last_error, last_failure) \
+             SELECT m.id, $3, $4, $5, $5, $6, $7 FROM monitors m WHERE m.id = $1 AND m.tenant_id = $2 \
+             ON CONFLICT (monitor_id, region) DO UPDATE SET \
+               since = CASE WHEN monitor_region_state.status = EXCLUDED.status THEN monitor_region_state.since ELSE EXCLUDED.since END, \
+               status = EXCLUDED.status, last_checked_at = EXCLUDED.last_checked_at, last_error = EXCLUDED.last_error, \
+               last_failure = EXCLUDED.last_failure \
+             WHERE monitor_region_state.last_checked_at <= EXCLUDED.last_checked_at",
+        )
+        .bind(result.monitor_id)
+        .bind(result.tenant_id)
+        .bind(&report.region)
+        .bind(status_str(result.status))
+        .bind(result.checked_at)
+        .bind(&result.error)
+        .bind(failure)
+        .execute(&mut *tx)
+        .await?;
+        outcome.recorded += done.rows_affected() as usize;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+pub async fn results_handler(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let signed_region = verify_signature(&state, &method, &uri, &headers, &body).await?;
+    let report: FastPathReport = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("results report: {e}")))?;
+    same_region(&signed_region, &report.region)?;
+    check_result_times(&report, Utc::now())?;
+    let recorded = record_results(&state.db, &report).await?;
+    if recorded.ignored > 0 {
+        tracing::warn!(
+            region = %report.region, run_id = %report.run_id, ignored = recorded.ignored,
+            "results for monitors this region does not check were ignored"
+        );
+    }
+    let tenants: std::collections::BTreeSet<Uuid> =
+        report.results.iter().map(|r| r.tenant_id).collect();
+    for tenant_id in tenants {
+        state.status.invalidate(tenant_id);
+    }
+    Ok(axum::Json(serde_json::json!({
+        "recorded": recorded.recorded,
+        "ignored": recorded.ignored,
+    })))
+}
