@@ -9,6 +9,7 @@ pub mod config;
 pub mod incidents;
 pub mod maintenance;
 pub mod monitors;
+pub mod notify;
 pub mod openapi;
 pub mod rest;
 pub mod status_page;
@@ -59,6 +60,11 @@ pub struct AppState {
     pub checker_secrets: Arc<checker::plan::CheckerSecrets>,
     /// The page-access cookie key and the password-guess limits ([`status_page::access::admit`]).
     pub page_gate: Arc<status_page::access::PageGate>,
+    /// The deployment's mail server (`STATUSPAGE_SMTP_URL`); `None`: email is not configured.
+    pub smtp: Option<notify::email::SmtpSettings>,
+    /// The SSRF guard alert deliveries and channel URLs pass (`CHECKER_ALLOW_CIDRS`, the same
+    /// allow-list as the checks); strict unless the deployment allows more.
+    pub delivery_guard: checker::guard::SsrfGuard,
 }
 
 impl AppState {
@@ -76,6 +82,8 @@ impl AppState {
             checker_secrets,
             page_access: Arc::default(),
             page_gate: Arc::new(status_page::access::PageGate::random()),
+            smtp: None,
+            delivery_guard: checker::guard::SsrfGuard::strict(),
         }
     }
 
@@ -110,6 +118,18 @@ impl AppState {
     /// Per-region checker secrets (the shared one stays the default).
     pub fn with_checker_secrets(mut self, secrets: checker::plan::CheckerSecrets) -> Self {
         self.checker_secrets = Arc::new(secrets);
+        self
+    }
+
+    /// Sends email alerts through `smtp` ([`notify::email::SmtpSettings::from_env_values`]).
+    pub fn with_smtp(mut self, smtp: Option<notify::email::SmtpSettings>) -> Self {
+        self.smtp = smtp;
+        self
+    }
+
+    /// Delivers alerts (and checks channel URLs) with `guard` instead of the strict one.
+    pub fn with_delivery_guard(mut self, guard: checker::guard::SsrfGuard) -> Self {
+        self.delivery_guard = guard;
         self
     }
 

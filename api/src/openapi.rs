@@ -63,6 +63,7 @@ use utoipa::{Modify, OpenApi};
         crate::channels::routes::get_channel,
         crate::channels::routes::patch_channel,
         crate::channels::routes::delete_channel,
+        crate::channels::routes::test_channel,
         crate::accounts::tokens::create_token,
         crate::accounts::tokens::list_tokens,
         crate::accounts::tokens::get_token,

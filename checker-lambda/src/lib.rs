@@ -6,6 +6,7 @@
 
 pub mod api_client;
 pub mod assertions;
+pub mod deliver;
 pub mod dns;
 pub mod failure;
 pub mod guard;

@@ -156,6 +156,8 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
     let app = api::AppState::new(db, analytics, config.api_config())
         .with_domain_resolver(config.dns_resolver())
         .with_checker_secrets(config.checker_secrets()?)
+        .with_delivery_guard(config.guard()?)
+        .with_smtp(config.smtp_settings()?)
         .with_page_cookie_secret(&cookie_secret);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

@@ -1,5 +1,13 @@
 //! Notification channels: where a tenant's own team hears about incidents (an email list, a
-//! signed webhook, a Slack incoming webhook). Every query is scoped by tenant.
+//! signed webhook, Slack, Microsoft Teams, Discord, PagerDuty, Opsgenie). Every query is scoped
+//! by tenant.
+//!
+//! URLs must be `https://` to a public host; plain `http://` (and private addresses) only to an
+//! IP literal on the deployment's allow-list (`CHECKER_ALLOW_CIDRS`, [`AppState::delivery_guard`]),
+//! so the demo and tests deliver on loopback. Deliveries pass the same guard again at send time
+//! ([`checker::deliver`]): a public name that later resolves to a private address is refused then.
+//!
+//! [`AppState::delivery_guard`]: crate::AppState::delivery_guard
 //!
 //! A webhook's `secret` (for signing deliveries) is write-only: it is stored, but no response
 //! ever carries it — `config.secret_set` says whether there is one — and it is never logged
@@ -10,6 +18,7 @@
 //! other token sees every text in `config` as `********` ([`Channel::masked`]).
 
 pub mod routes;
+pub mod send;
 pub use routes::routes;
 
 use crate::accounts::limits::{self, Bounded};
@@ -17,6 +26,7 @@ use crate::incidents::{problems_to_result, text_problem};
 use crate::rest::error::{ApiError, ApiResult, FieldProblem};
 use crate::rest::{parse_stored, stored_name, Page, PageQuery};
 use crate::subscribers::{email_problem, https_url_problem};
+use checker::guard::SsrfGuard;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -29,6 +39,16 @@ pub const RECIPIENTS_MAX: usize = 20;
 pub const SECRET_MIN: usize = 16;
 pub const SECRET_MAX: usize = 256;
 pub const SLACK_HOST: &str = "hooks.slack.com";
+/// Hosts of Discord webhooks (`https://discord.com/api/webhooks/...`).
+pub const DISCORD_HOSTS: &[&str] = &[
+    "discord.com",
+    "discordapp.com",
+    "ptb.discord.com",
+    "canary.discord.com",
+];
+/// A PagerDuty Events API v2 integration (routing) key.
+pub const ROUTING_KEY_LEN: usize = 32;
+pub const API_KEY_MAX: usize = 128;
 
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,6 +59,14 @@ pub enum ChannelKind {
     Webhook,
     /// `config`: `{ "webhook_url": "https://hooks.slack.com/..." }`
     Slack,
+    /// Microsoft Teams (a Workflows or incoming webhook): `{ "webhook_url": "https://..." }`
+    Teams,
+    /// `config`: `{ "webhook_url": "https://discord.com/api/webhooks/..." }`
+    Discord,
+    /// Events API v2: `{ "routing_key": "<32 characters>", "events_url": "optional, default https://events.pagerduty.com/v2/enqueue" }`
+    Pagerduty,
+    /// Alert API: `{ "api_key": "...", "api_url": "optional, default https://api.opsgenie.com" }`
+    Opsgenie,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
@@ -94,6 +122,7 @@ enum SecretChange {
 fn check_config(
     kind: ChannelKind,
     config: &Value,
+    guard: &SsrfGuard,
     problems: &mut Vec<FieldProblem>,
 ) -> (Value, SecretChange) {
     let Some(object) = config.as_object() else {
@@ -106,7 +135,9 @@ fn check_config(
     let known: &[&str] = match kind {
         ChannelKind::Email => &["to"],
         ChannelKind::Webhook => &["url", "secret"],
-        ChannelKind::Slack => &["webhook_url"],
+        ChannelKind::Slack | ChannelKind::Teams | ChannelKind::Discord => &["webhook_url"],
+        ChannelKind::Pagerduty => &["routing_key", "events_url"],
+        ChannelKind::Opsgenie => &["api_key", "api_url"],
     };
     for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
         problems.push(problem(
@@ -141,7 +172,7 @@ fn check_config(
         },
         ChannelKind::Webhook => {
             match text("url") {
-                Some(url) => match https_url_problem("config.url", url) {
+                Some(url) => match delivery_url_problem("config.url", url, guard) {
                     Some(p) => problems.push(p),
                     None => {
                         stored.insert("url".into(), json!(url));
@@ -172,7 +203,9 @@ fn check_config(
                 }
             };
         }
-        ChannelKind::Slack => match text("webhook_url").filter(|u| is_slack_webhook(u)) {
+        ChannelKind::Slack => match text("webhook_url")
+            .filter(|u| is_slack_webhook(u) || allow_listed_url(u, guard))
+        {
             Some(url) => {
                 stored.insert("webhook_url".into(), json!(url));
             }
@@ -181,8 +214,125 @@ fn check_config(
                 format!("must be a Slack incoming webhook URL, https://{SLACK_HOST}/services/..."),
             )),
         },
+        ChannelKind::Teams => match text("webhook_url") {
+            Some(url) => match delivery_url_problem("config.webhook_url", url, guard) {
+                Some(p) => problems.push(p),
+                None => {
+                    stored.insert("webhook_url".into(), json!(url));
+                }
+            },
+            None => problems.push(problem(
+                "config.webhook_url",
+                "must be the https:// URL of a Teams Workflows or incoming webhook",
+            )),
+        },
+        ChannelKind::Discord => match text("webhook_url")
+            .filter(|u| is_discord_webhook(u) || allow_listed_url(u, guard))
+        {
+            Some(url) => {
+                stored.insert("webhook_url".into(), json!(url));
+            }
+            None => problems.push(problem(
+                "config.webhook_url",
+                "must be a Discord webhook URL, https://discord.com/api/webhooks/...",
+            )),
+        },
+        ChannelKind::Pagerduty => {
+            match text("routing_key") {
+                Some(key)
+                    if key.len() == ROUTING_KEY_LEN
+                        && key.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+                {
+                    stored.insert("routing_key".into(), json!(key));
+                }
+                // Never echo the value: it is a credential.
+                _ => problems.push(problem(
+                    "config.routing_key",
+                    format!("must be the {ROUTING_KEY_LEN}-character integration key of a PagerDuty Events API v2 integration"),
+                )),
+            }
+            optional_url(object, "events_url", guard, &mut stored, problems);
+        }
+        ChannelKind::Opsgenie => {
+            match text("api_key") {
+                Some(key)
+                    if (8..=API_KEY_MAX).contains(&key.len())
+                        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+                {
+                    stored.insert("api_key".into(), json!(key));
+                }
+                _ => problems.push(problem(
+                    "config.api_key",
+                    format!("must be an Opsgenie API integration key (8 to {API_KEY_MAX} letters, digits and dashes)"),
+                )),
+            }
+            optional_url(object, "api_url", guard, &mut stored, problems);
+        }
     }
     (Value::Object(stored), secret)
+}
+
+/// An optional URL setting (a service's endpoint other than its default): absent or null means
+/// the default.
+fn optional_url(
+    object: &Map<String, Value>,
+    key: &str,
+    guard: &SsrfGuard,
+    stored: &mut Map<String, Value>,
+    problems: &mut Vec<FieldProblem>,
+) {
+    let field = format!("config.{key}");
+    match object.get(key) {
+        None | Some(Value::Null) => {}
+        Some(Value::String(url)) => match delivery_url_problem(&field, url.trim(), guard) {
+            Some(p) => problems.push(p),
+            None => {
+                stored.insert(key.into(), json!(url.trim()));
+            }
+        },
+        Some(_) => problems.push(problem(field, "must be an https:// URL, or null")),
+    }
+}
+
+/// An `http(s)://` URL to an IP literal on the deployment's allow-list, without credentials.
+fn allow_listed_url(url: &str, guard: &SsrfGuard) -> bool {
+    if url.len() > 2048 {
+        return false;
+    }
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    matches!(uri.scheme_str(), Some("http" | "https"))
+        && !authority.as_str().contains('@')
+        && host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| guard.allowlist().iter().any(|net| net.contains(&ip)))
+}
+
+/// Where a channel may deliver: an allow-listed address, else a public `https://` URL.
+fn delivery_url_problem(field: &str, url: &str, guard: &SsrfGuard) -> Option<FieldProblem> {
+    if allow_listed_url(url, guard) {
+        None
+    } else {
+        https_url_problem(field, url)
+    }
+}
+
+fn is_discord_webhook(url: &str) -> bool {
+    https_url_problem("config.webhook_url", url).is_none()
+        && url.parse::<http::Uri>().ok().is_some_and(|uri| {
+            uri.host()
+                .is_some_and(|h| DISCORD_HOSTS.iter().any(|d| h.eq_ignore_ascii_case(d)))
+                && uri.port().is_none()
+                && uri.path().starts_with("/api/webhooks/")
+        })
 }
 
 fn problem(field: impl Into<String>, message: impl Into<String>) -> FieldProblem {
@@ -197,6 +347,10 @@ fn example(kind: ChannelKind) -> &'static str {
         ChannelKind::Email => r#"{"to": ["ops@example.com"]}"#,
         ChannelKind::Webhook => r#"{"url": "https://example.com/hooks/status", "secret": "..."}"#,
         ChannelKind::Slack => r#"{"webhook_url": "https://hooks.slack.com/services/..."}"#,
+        ChannelKind::Teams => r#"{"webhook_url": "https://....logic.azure.com/workflows/..."}"#,
+        ChannelKind::Discord => r#"{"webhook_url": "https://discord.com/api/webhooks/..."}"#,
+        ChannelKind::Pagerduty => r#"{"routing_key": "<32-character integration key>"}"#,
+        ChannelKind::Opsgenie => r#"{"api_key": "<API integration key>"}"#,
     }
 }
 
@@ -237,7 +391,14 @@ fn public_config(kind: ChannelKind, stored: &Value) -> Value {
             "url": get("url"),
             "secret_set": stored.get("secret").is_some_and(|s| !s.is_null()),
         }),
-        ChannelKind::Slack => json!({ "webhook_url": get("webhook_url") }),
+        ChannelKind::Slack | ChannelKind::Teams | ChannelKind::Discord => {
+            json!({ "webhook_url": get("webhook_url") })
+        }
+        ChannelKind::Pagerduty => json!({
+            "routing_key": get("routing_key"),
+            "events_url": get("events_url"),
+        }),
+        ChannelKind::Opsgenie => json!({ "api_key": get("api_key"), "api_url": get("api_url") }),
     }
 }
 
@@ -279,11 +440,17 @@ fn write_error(e: sqlx::Error, name: &str) -> ApiError {
     }
 }
 
-pub async fn create(db: &PgPool, tenant_id: Uuid, input: &ChannelInput) -> ApiResult<Channel> {
+/// `guard`: the deployment's delivery guard; its allow-list admits `http://` and private URLs.
+pub async fn create(
+    db: &PgPool,
+    tenant_id: Uuid,
+    guard: &SsrfGuard,
+    input: &ChannelInput,
+) -> ApiResult<Channel> {
     let mut problems: Vec<FieldProblem> = text_problem("name", &input.name, NAME_MAX)
         .into_iter()
         .collect();
-    let (mut config, secret) = check_config(input.kind, &input.config, &mut problems);
+    let (mut config, secret) = check_config(input.kind, &input.config, guard, &mut problems);
     problems_to_result(problems)?;
     if let (SecretChange::Set(secret), Some(object)) = (secret, config.as_object_mut()) {
         object.insert("secret".into(), Value::String(secret));
@@ -319,6 +486,20 @@ pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<Channel> {
     from_row(row.ok_or(ApiError::NotFound("notification channel"))?)
 }
 
+/// The channel and its config as stored, secrets included: for sending, never for responses.
+pub(crate) async fn stored(db: &PgPool, tenant_id: Uuid, id: Uuid) -> ApiResult<(Channel, Value)> {
+    let row: Option<ChannelRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notification_channels WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let row = row.ok_or(ApiError::NotFound("notification channel"))?;
+    let config = row.3.clone();
+    Ok((from_row(row)?, config))
+}
+
 /// One page of channels, newest first.
 pub async fn list(db: &PgPool, tenant_id: Uuid, page: &PageQuery) -> ApiResult<Page<Channel>> {
     let limit = page.limit()?;
@@ -345,6 +526,7 @@ pub async fn list(db: &PgPool, tenant_id: Uuid, page: &PageQuery) -> ApiResult<P
 pub async fn patch(
     db: &PgPool,
     tenant_id: Uuid,
+    guard: &SsrfGuard,
     id: Uuid,
     expected: Option<i32>,
     patch: &ChannelPatch,
@@ -359,7 +541,7 @@ pub async fn patch(
     let config = patch
         .config
         .as_ref()
-        .map(|c| check_config(current.kind, c, &mut problems));
+        .map(|c| check_config(current.kind, c, guard, &mut problems));
     problems_to_result(problems)?;
     let (config, keep_secret) = match config {
         None => (None, false),
@@ -418,7 +600,7 @@ mod tests {
 
     fn fields(kind: ChannelKind, config: Value) -> Vec<String> {
         let mut problems = Vec::new();
-        check_config(kind, &config, &mut problems);
+        check_config(kind, &config, &SsrfGuard::strict(), &mut problems);
         problems.into_iter().map(|p| p.field).collect()
     }
 
@@ -466,6 +648,7 @@ mod tests {
         let (mut stored, secret) = check_config(
             ChannelKind::Webhook,
             &json!({ "url": "https://example.com/h", "secret": "0123456789abcdef" }),
+            &SsrfGuard::strict(),
             &mut Vec::new(),
         );
         assert_eq!(secret, SecretChange::Set("0123456789abcdef".into()));

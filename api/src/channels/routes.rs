@@ -5,6 +5,7 @@
 
 use super::{Channel, ChannelInput, ChannelPatch};
 use crate::accounts::auth::ApiTenant;
+use crate::notify::{EventKind, Message, Outcome};
 use crate::rest::error::{ApiPath, ApiQuery, ApiResult};
 use crate::rest::input::ApiJson;
 use crate::rest::responses::{
@@ -18,6 +19,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
+use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -41,6 +44,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/notification-channels/{id}",
             get(get_channel).patch(patch_channel).delete(delete_channel),
         )
+        .route(
+            "/api/v1/notification-channels/{id}/test",
+            post(test_channel),
+        )
 }
 
 #[utoipa::path(
@@ -61,7 +68,12 @@ pub async fn create_channel(
     request: CreateRequest<ChannelInput>,
 ) -> ApiResult<Response> {
     who.require_admin()?;
-    let insert = super::create(&state.db, who.tenant_id, &request.input);
+    let insert = super::create(
+        &state.db,
+        who.tenant_id,
+        &state.delivery_guard,
+        &request.input,
+    );
     write::create(
         &state,
         &who,
@@ -149,7 +161,14 @@ pub async fn patch_channel(
     .into_iter()
     .filter_map(|(field, present)| present.then_some(field))
     .collect();
-    let change = super::patch(&state.db, who.tenant_id, id, if_match.0, &patch);
+    let change = super::patch(
+        &state.db,
+        who.tenant_id,
+        &state.delivery_guard,
+        id,
+        if_match.0,
+        &patch,
+    );
     write::update(
         &state,
         &who,
@@ -183,4 +202,75 @@ pub async fn delete_channel(
     who.require_admin()?;
     let remove = super::delete(&state.db, who.tenant_id, id, if_match.0);
     write::delete(&state, &who, &CHANNEL, id, if_match, remove).await
+}
+
+/// What a test send came to. Not reaching the receiver is an answer too (200), not an error.
+#[derive(utoipa::ToSchema, Debug, Serialize)]
+pub struct TestSend {
+    /// `delivered`, `retry` (a later attempt may succeed: timeouts, 429, 5xx) or `failed`.
+    pub outcome: &'static str,
+    /// The receiver's HTTP status (SMTP 250 for email), when delivered.
+    pub status: Option<u16>,
+    /// Why it was not delivered.
+    pub error: Option<String>,
+    /// The receiver's `Retry-After`, in seconds.
+    pub retry_after_secs: Option<u64>,
+    /// The test message's id (`webhook-id`, `Message-ID`, ...): receivers deduplicate by it.
+    pub message_id: Uuid,
+}
+
+impl TestSend {
+    fn new(outcome: Outcome, message_id: Uuid) -> Self {
+        let (outcome, status, error, after) = match outcome {
+            Outcome::Delivered { status } => ("delivered", Some(status), None, None),
+            Outcome::Retry { error, after } => ("retry", None, Some(error), after),
+            Outcome::Failed { error } => ("failed", None, Some(error), None),
+        };
+        Self {
+            outcome,
+            status,
+            error,
+            retry_after_secs: after.map(|a| a.as_secs()),
+            message_id,
+        }
+    }
+}
+
+/// Sends a test message to the channel once, now (also when the channel is disabled, so it can
+/// be tried before it is switched on), and says what the receiver answered.
+#[utoipa::path(
+    post,
+    path = "/api/v1/notification-channels/{id}/test",
+    tag = "notification channels",
+    params(("id" = uuid::Uuid, Path, description = "notification channel id")),
+    responses(
+        MalformedRequest,
+        (status = 200, description = "the test message was sent (or could not be): what came of it", body = TestSend),
+        NeedsToken, AdminForbidden, NotFound
+    ),
+    security(("bearer" = []))
+)]
+pub async fn test_channel(
+    State(state): State<AppState>,
+    who: ApiTenant,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<TestSend>> {
+    who.require_admin()?;
+    let (channel, config) = super::stored(&state.db, who.tenant_id, id).await?;
+    let message = Message {
+        id: Uuid::new_v4(),
+        tenant_id: who.tenant_id,
+        event: EventKind::Test,
+        title: format!("Test alert for channel {:?}", channel.name),
+        text: "This is a test message from your status page. If you can read it, alerts reach \
+               this channel."
+            .into(),
+        url: None,
+        dedup_key: format!("statuspage-test-{}", channel.id),
+        resolved: false,
+        created_at: Utc::now(),
+    };
+    let outcome = super::send::send(&state, channel.kind, &config, &message).await;
+    tracing::info!(channel = %channel.id, kind = ?channel.kind, ?outcome, "channel test send");
+    Ok(Json(TestSend::new(outcome, message.id)))
 }

@@ -83,6 +83,14 @@ pub struct ServeConfig {
     /// `clickhouse-spool/` under it unless CLICKHOUSE_SPOOL_DIR says otherwise.
     #[arg(long, env = "STATUSPAGE_DATA")]
     pub data_dir: Option<std::path::PathBuf>,
+    /// The deployment's mail server for email alerts: `smtp://host:port` (plain, e.g. a local
+    /// relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`
+    /// (implicit TLS). Unset: email is not configured.
+    #[arg(long, env = "STATUSPAGE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of email alerts; default `statuspage@<base domain>`.
+    #[arg(long, env = "STATUSPAGE_MAIL_FROM")]
+    pub mail_from: Option<String>,
 }
 
 impl ServeConfig {
@@ -116,6 +124,7 @@ impl ServeConfig {
             anyhow::bail!("CHECKER_INTERVAL_SECS must be at least 5");
         }
         self.guard()?;
+        self.smtp_settings()?;
         if super::pages::parse_trusted_proxies(&self.trust_proxy).is_none() {
             anyhow::bail!(
                 "STATUSPAGE_TRUST_PROXY must be true, false or a number of proxies (0-10), got {:?}",
@@ -130,6 +139,15 @@ impl ServeConfig {
             }
         }
         Ok(())
+    }
+
+    /// `STATUSPAGE_SMTP_URL` and `STATUSPAGE_MAIL_FROM`; `None` when no SMTP URL is set.
+    pub fn smtp_settings(&self) -> anyhow::Result<Option<api::notify::email::SmtpSettings>> {
+        api::notify::email::SmtpSettings::from_env_values(
+            self.smtp_url.as_deref(),
+            self.mail_from.as_deref(),
+            &self.base_domain,
+        )
     }
 
     pub fn guard(&self) -> anyhow::Result<SsrfGuard> {
