@@ -25,10 +25,10 @@ pub use writer::{ReplayReport, WriteOutcome, Writer, WriterConfig};
 
 use clickhouse::Client;
 
-/// Errors talking to ClickHouse. The message names the operation so logs say what failed.
 /// How long one insert may wait on ClickHouse for each chunk sent and for its answer.
 pub const INSERT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Errors talking to ClickHouse. The message names the operation so logs say what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
     #[error("clickhouse {op}: {source}")]

@@ -30,7 +30,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-const STYLE: &str = include_str!("../style/main.css");
+/// The one stylesheet, inlined in every page (the Leptos shell, the password and 404 pages).
+pub const STYLE: &str = include_str!("../style/main.css");
 
 #[component]
 pub fn App() -> impl IntoView {

@@ -22,8 +22,7 @@ pub mod send;
 pub use routes::routes;
 
 use crate::accounts::limits::{self, Bounded};
-use crate::incidents::{problems_to_result, text_problem};
-use crate::rest::error::{ApiError, ApiResult, FieldProblem};
+use crate::rest::error::{problems_to_result, text_problem, ApiError, ApiResult, FieldProblem};
 use crate::rest::{parse_stored, stored_name, Page, PageQuery};
 use crate::subscribers::{email_problem, https_url_problem};
 use checker::guard::SsrfGuard;

@@ -5,8 +5,7 @@ pub(crate) mod routes;
 
 pub use routes::routes;
 
-use crate::incidents::problems_to_result;
-use crate::rest::error::{ApiError, ApiResult, FieldProblem};
+use crate::rest::error::{problems_to_result, ApiError, ApiResult, FieldProblem};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;

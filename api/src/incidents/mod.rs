@@ -131,7 +131,7 @@ pub struct IncidentFilter {
 }
 
 // Shared with every other concern (accounts too, which incidents depend on).
-pub(crate) use crate::rest::error::{problems_to_result, text_problem};
+use crate::rest::error::{problems_to_result, text_problem};
 
 fn component_problems(components: &[AffectedComponent]) -> Vec<FieldProblem> {
     let mut problems = Vec::new();

@@ -7,12 +7,13 @@ pub(crate) mod routes;
 
 pub use routes::routes;
 
-use crate::incidents::{check_components_exist, problems_to_result, text_problem};
-use crate::rest::error::{ApiError, ApiResult, FieldProblem};
+use crate::incidents::check_components_exist;
+use crate::rest::error::{problems_to_result, text_problem, ApiError, ApiResult, FieldProblem};
 use crate::rest::{parse_stored, stored_name, Page, PageQuery};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use statuspage_clickhouse::TimeWindow;
 use uuid::Uuid;
 
 #[derive(
@@ -379,6 +380,28 @@ pub async fn current_and_upcoming(
         .collect::<ApiResult<Vec<_>>>()?;
     windows.sort_by_key(|m| (m.starts_at, m.id));
     Ok(windows)
+}
+
+/// The tenant's scheduled maintenance up to now over the status page's longest window (91 days),
+/// for a page that leaves it out of its uptime.
+pub async fn scheduled_windows(
+    db: &PgPool,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<TimeWindow>> {
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT starts_at, least(ends_at, $2) FROM maintenances \
+         WHERE tenant_id = $1 AND starts_at < $2 AND ends_at > $2 - interval '92 days' \
+         ORDER BY starts_at",
+    )
+    .bind(tenant_id)
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(start, end)| TimeWindow::new(start, end).ok())
+        .collect())
 }
 
 #[cfg(test)]

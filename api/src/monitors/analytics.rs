@@ -277,7 +277,7 @@ pub async fn monitor_analytics(
     }
     let exclude = query.exclude_maintenance.unwrap_or(false);
     let maintenance = if exclude {
-        crate::status_page::snapshot::maintenance_windows(&state.db, who.tenant_id, now).await?
+        crate::maintenance::scheduled_windows(&state.db, who.tenant_id, now).await?
     } else {
         Vec::new()
     };

@@ -12,8 +12,7 @@ pub mod snapshot;
 pub use routes::routes;
 
 use crate::accounts::auth::{hash_password_bounded, new_secret};
-use crate::incidents::problems_to_result;
-use crate::rest::error::{ApiError, ApiResult, FieldProblem};
+use crate::rest::error::{problems_to_result, ApiError, ApiResult, FieldProblem};
 use crate::rest::{parse_stored, stored_name};
 use chrono::{DateTime, Utc};
 use domains::{verified_elsewhere, DomainVerification, DOMAIN_CLAIM_TTL_HOURS};
@@ -169,7 +168,7 @@ pub(crate) fn settings_problems(
     branding: Option<&Branding>,
 ) -> Vec<FieldProblem> {
     let mut problems: Vec<FieldProblem> = title
-        .and_then(|t| crate::incidents::text_problem(&format!("{prefix}title"), t, 100))
+        .and_then(|t| crate::rest::error::text_problem(&format!("{prefix}title"), t, 100))
         .into_iter()
         .collect();
     if description.is_some_and(|d| d.chars().count() > 1000) {

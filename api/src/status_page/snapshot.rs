@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use statuspage_clickhouse::{
-    Analytics, StatusPageAnalytics, TimeWindow, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
+    Analytics, StatusPageAnalytics, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -207,28 +207,6 @@ fn days(history: &StatusPageAnalytics, monitor: Uuid) -> Vec<DayStatus> {
         .collect()
 }
 
-/// The tenant's scheduled maintenance up to now over the status page's longest window (91 days),
-/// for a page that leaves it out of its uptime.
-pub async fn maintenance_windows(
-    db: &PgPool,
-    tenant_id: Uuid,
-    now: DateTime<Utc>,
-) -> ApiResult<Vec<TimeWindow>> {
-    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT starts_at, least(ends_at, $2) FROM maintenances \
-         WHERE tenant_id = $1 AND starts_at < $2 AND ends_at > $2 - interval '92 days' \
-         ORDER BY starts_at",
-    )
-    .bind(tenant_id)
-    .bind(now)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(start, end)| TimeWindow::new(start, end).ok())
-        .collect())
-}
-
 /// Builds a fresh snapshot; fails if either database fails.
 pub async fn build_snapshot(
     db: &PgPool,
@@ -259,7 +237,7 @@ pub async fn build_snapshot(
     let ids: Vec<Uuid> = monitors.iter().map(|m| m.0).collect();
     let now = Utc::now();
     let maintenance = if exclude_maintenance == Some(true) {
-        maintenance_windows(db, tenant.id, now).await?
+        crate::maintenance::scheduled_windows(db, tenant.id, now).await?
     } else {
         Vec::new()
     };

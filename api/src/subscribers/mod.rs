@@ -11,8 +11,8 @@ pub use routes::routes;
 
 use crate::accounts::auth::{new_secret, secret_hash};
 use crate::accounts::limits::{self, Bounded};
-use crate::incidents::{check_components_exist, problems_to_result};
-use crate::rest::error::{ApiError, ApiResult, FieldProblem};
+use crate::incidents::check_components_exist;
+use crate::rest::error::{problems_to_result, ApiError, ApiResult, FieldProblem};
 use crate::rest::{parse_stored, stored_name, Page, PageQuery};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

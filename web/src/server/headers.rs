@@ -13,8 +13,7 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The one stylesheet, inlined in every page (the Leptos shell, the password and 404 pages).
-const STYLE: &str = include_str!("../../style/main.css");
+use crate::app::STYLE;
 
 /// `'sha256-…'` of [`STYLE`], so the hand-written pages' inline `<style>` passes without a nonce.
 fn style_hash() -> &'static str {

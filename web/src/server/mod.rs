@@ -212,7 +212,7 @@ fn password_page(name: &str, refusal: Refusal) -> Response {
          <form method=\"post\" action=\"{UNLOCK_PATH}\"><label>Password \
          <input type=\"password\" name=\"password\" required autofocus></label>\
          <button type=\"submit\">View status</button></form></section></main></body></html>",
-        include_str!("../../style/main.css"),
+        crate::app::STYLE,
         name = html_escape(name),
     );
     let mut response = (status, Html(body)).into_response();
@@ -240,7 +240,7 @@ fn not_found_page(host: &str) -> Response {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>No status page here</title>\
          <style>{}</style></head><body><main><section class=\"card\"><h1>404: no status page at {host}</h1>\
          <p>Nobody has claimed this address yet.</p></section></main></body></html>",
-        include_str!("../../style/main.css")
+        crate::app::STYLE
     );
     (StatusCode::NOT_FOUND, Html(body)).into_response()
 }
