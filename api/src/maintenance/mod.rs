@@ -366,10 +366,11 @@ pub async fn current_and_upcoming(
         "SELECT {COLUMNS} FROM maintenances m WHERE m.tenant_id = $1 \
          AND m.ends_at > now() - make_interval(days => $2) \
          ORDER BY (m.ends_at > now()) DESC, CASE WHEN m.ends_at > now() THEN m.starts_at END, \
-         m.ends_at DESC, m.id LIMIT 100"
+         m.ends_at DESC, m.id LIMIT $3"
     ))
     .bind(tenant_id)
     .bind(days)
+    .bind(crate::status_page::snapshot::MAX_SNAPSHOT_MAINTENANCES)
     .fetch_all(db)
     .await?;
     let now = Utc::now();

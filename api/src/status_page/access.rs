@@ -143,14 +143,9 @@ impl PageGate {
             return false;
         }
         hex::decode(mac).is_ok_and(|given| {
-            self.mac(&[
-                b"status-page-access",
-                tenant_id.as_bytes(),
-                password_hash.as_bytes(),
-                expires.as_bytes(),
-            ])
-            .verify_slice(&given)
-            .is_ok()
+            cookie_mac(&self.key, tenant_id, password_hash, expires)
+                .verify_slice(&given)
+                .is_ok()
         })
     }
 
@@ -206,7 +201,21 @@ pub fn access_cookie_with_key(
     expires: i64,
 ) -> String {
     let expires = expires.to_string();
-    let mac = keyed_mac(
+    let mac = cookie_mac(key, tenant_id, password_hash, &expires)
+        .finalize()
+        .into_bytes();
+    format!("{expires}.{}", hex::encode(mac))
+}
+
+/// The MAC a page-access cookie carries: what it binds (tenant, current password hash, expiry),
+/// in one place for making and checking.
+fn cookie_mac(
+    key: &[u8],
+    tenant_id: Uuid,
+    password_hash: &str,
+    expires: &str,
+) -> hmac::Hmac<sha2::Sha256> {
+    keyed_mac(
         key,
         &[
             b"status-page-access",
@@ -215,9 +224,6 @@ pub fn access_cookie_with_key(
             expires.as_bytes(),
         ],
     )
-    .finalize()
-    .into_bytes();
-    format!("{expires}.{}", hex::encode(mac))
 }
 
 /// HMAC-SHA256 over length-prefixed parts (no two part lists give the same input).

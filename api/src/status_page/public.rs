@@ -89,7 +89,7 @@ impl HistoryQuery {
 /// The tenant of a page a visitor may read ([`access::admit`]: 404 for no page or a
 /// private one, 401 without the cookie or password of a password-protected one, 429 when its
 /// password guesses are used up).
-async fn readable_tenant(
+pub(super) async fn readable_tenant(
     state: &AppState,
     slug: &str,
     visitor: &Visitor,
@@ -102,7 +102,10 @@ async fn readable_tenant(
     Ok(tenant)
 }
 
-async fn component_names(db: &PgPool, tenant_id: Uuid) -> ApiResult<HashMap<Uuid, String>> {
+pub(super) async fn component_names(
+    db: &PgPool,
+    tenant_id: Uuid,
+) -> ApiResult<HashMap<Uuid, String>> {
     let rows: Vec<(Uuid, String)> =
         sqlx::query_as("SELECT id, name FROM components WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -116,8 +119,8 @@ pub(crate) async fn incidents_for_visitors(
     db: &PgPool,
     tenant_id: Uuid,
     days: i32,
+    names: &HashMap<Uuid, String>,
 ) -> ApiResult<Vec<PublicIncident>> {
-    let names = component_names(db, tenant_id).await?;
     let incidents = incidents::recent(db, tenant_id, days).await?;
     Ok(incidents
         .into_iter()
@@ -156,8 +159,8 @@ pub(crate) async fn maintenances_for_visitors(
     db: &PgPool,
     tenant_id: Uuid,
     days: i32,
+    names: &HashMap<Uuid, String>,
 ) -> ApiResult<Vec<PublicMaintenance>> {
-    let names = component_names(db, tenant_id).await?;
     let windows = maintenance::current_and_upcoming(db, tenant_id, days).await?;
     Ok(windows
         .into_iter()

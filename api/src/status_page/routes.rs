@@ -2,7 +2,7 @@
 //! the custom-domain check), its own snapshot (`/api/v1/status`), and the snapshot visitors read
 //! (`/api/v1/public/status/{slug}`, plus the [`super::public`] routes).
 
-use super::access::{self, Visitor};
+use super::access::Visitor;
 use super::snapshot::StatusSnapshot;
 use super::{StatusPagePatch, StatusPageSettings};
 use crate::accounts::auth::ApiTenant;
@@ -209,11 +209,7 @@ pub(crate) async fn public_status(
     ApiPath(slug): ApiPath<String>,
     visitor: Visitor,
 ) -> ApiResult<Json<StatusSnapshot>> {
-    let tenant = state
-        .tenant_by_slug(&slug)
-        .await?
-        .ok_or(ApiError::NotFound("status page"))?;
-    access::admit(&state, tenant.id, &visitor).await?;
+    let tenant = super::public::readable_tenant(&state, &slug, &visitor).await?;
     let snapshot = state
         .status
         .get(&state.db, &state.analytics, &tenant)

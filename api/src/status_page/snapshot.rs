@@ -359,9 +359,9 @@ pub const HISTORY_DAYS: i32 = 90;
 pub const MAX_SNAPSHOT_INCIDENTS: usize = 50;
 /// Timeline entries kept per incident in the snapshot, newest first.
 pub const MAX_SNAPSHOT_UPDATES: usize = 50;
-/// Maintenance windows the snapshot keeps: all that have not ended, up to this many, and as many
-/// recently ended ones.
-pub const MAX_SNAPSHOT_MAINTENANCES: usize = 50;
+/// Maintenance windows the snapshot keeps, those that have not ended first
+/// ([`crate::maintenance::current_and_upcoming`] reads no more).
+pub const MAX_SNAPSHOT_MAINTENANCES: i64 = 100;
 /// What the page itself lists: incidents resolved in the last 14 days, maintenance ended in the
 /// last day.
 const PAGE_INCIDENT_DAYS: i32 = 14;
@@ -384,16 +384,17 @@ pub struct PublicHistory {
 
 impl PublicHistory {
     async fn read(db: &PgPool, tenant_id: Uuid) -> ApiResult<Self> {
+        let names = super::public::component_names(db, tenant_id).await?;
         // Unresolved ones come first in the query's limit; visitors read them newest first.
         let mut incidents =
-            super::public::incidents_for_visitors(db, tenant_id, HISTORY_DAYS).await?;
+            super::public::incidents_for_visitors(db, tenant_id, HISTORY_DAYS, &names).await?;
         incidents.truncate(MAX_SNAPSHOT_INCIDENTS);
         incidents.sort_by_key(|i| std::cmp::Reverse((i.started_at, i.id)));
         for incident in &mut incidents {
             incident.updates.truncate(MAX_SNAPSHOT_UPDATES);
         }
         let maintenances =
-            super::public::maintenances_for_visitors(db, tenant_id, HISTORY_DAYS).await?;
+            super::public::maintenances_for_visitors(db, tenant_id, HISTORY_DAYS, &names).await?;
         Ok(Self {
             incidents,
             maintenances,
