@@ -2,15 +2,18 @@
 //! internal endpoints the checkers call.
 
 pub mod accounts;
+pub mod alerts;
 pub mod channels;
 pub mod checkers;
 pub mod components;
 pub mod config;
+pub mod engine;
 pub mod incidents;
 pub mod maintenance;
 pub mod monitors;
 pub mod notify;
 pub mod openapi;
+pub mod outbox;
 pub mod rest;
 pub mod status_page;
 pub mod subscribers;
@@ -65,6 +68,8 @@ pub struct AppState {
     /// The SSRF guard alert deliveries and channel URLs pass (`CHECKER_ALLOW_CIDRS`, the same
     /// allow-list as the checks); strict unless the deployment allows more.
     pub delivery_guard: checker::guard::SsrfGuard,
+    /// How the engine asks other regions to check a failing monitor at once.
+    pub recheck: Arc<dyn engine::dispatch::Recheck>,
 }
 
 impl AppState {
@@ -84,6 +89,7 @@ impl AppState {
             page_gate: Arc::new(status_page::access::PageGate::random()),
             smtp: None,
             delivery_guard: checker::guard::SsrfGuard::strict(),
+            recheck: Arc::new(engine::dispatch::NoRecheck),
         }
     }
 
@@ -130,6 +136,12 @@ impl AppState {
     /// Delivers alerts (and checks channel URLs) with `guard` instead of the strict one.
     pub fn with_delivery_guard(mut self, guard: checker::guard::SsrfGuard) -> Self {
         self.delivery_guard = guard;
+        self
+    }
+
+    /// Dispatches the engine's re-checks through `recheck` (the local runner or Lambda).
+    pub fn with_recheck(mut self, recheck: Arc<dyn engine::dispatch::Recheck>) -> Self {
+        self.recheck = recheck;
         self
     }
 

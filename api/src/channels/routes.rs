@@ -269,6 +269,7 @@ pub async fn test_channel(
         dedup_key: format!("statuspage-test-{}", channel.id),
         resolved: false,
         created_at: Utc::now(),
+        unsubscribe_url: None,
     };
     let outcome = super::send::send(&state, channel.kind, &config, &message).await;
     tracing::info!(channel = %channel.id, kind = ?channel.kind, ?outcome, "channel test send");

@@ -173,11 +173,15 @@ fn render(
 
 /// The title prefixed by the event, e.g. `[Down] Checkout API is down`.
 pub fn subject(message: &Message) -> String {
-    format!("[{}] {}", event_label(message.event), message.title.trim())
+    match event_label(message.event) {
+        Some(label) => format!("[{label}] {}", message.title.trim()),
+        None => message.title.trim().to_owned(),
+    }
 }
 
-fn event_label(event: EventKind) -> &'static str {
-    match event {
+/// Account mail keeps its plain subject.
+fn event_label(event: EventKind) -> Option<&'static str> {
+    Some(match event {
         EventKind::Down => "Down",
         EventKind::Degraded => "Degraded",
         EventKind::RegionalOutage => "Regional outage",
@@ -185,7 +189,8 @@ fn event_label(event: EventKind) -> &'static str {
         EventKind::IncidentUpdate => "Incident update",
         EventKind::Maintenance => "Maintenance",
         EventKind::Test => "Test",
-    }
+        EventKind::Account => return None,
+    })
 }
 
 /// The text, then the link to read more.

@@ -4,12 +4,12 @@
 //! incident engine and the outbox will hand their messages to the same senders.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
 
 /// What an alert is about; receivers and routing rules tell them apart by it.
-#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Down,
@@ -20,10 +20,29 @@ pub enum EventKind {
     Maintenance,
     /// A channel's test send.
     Test,
+    /// Mail about a person's account or subscription (verification, invitation, password
+    /// reset, subscription confirmation): never routed, sent to one address.
+    Account,
 }
 
-/// One alert, the same for every channel; each sender renders it in its service's shape.
-#[derive(Debug, Clone, Serialize)]
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Down => "down",
+            EventKind::Degraded => "degraded",
+            EventKind::RegionalOutage => "regional_outage",
+            EventKind::Recovery => "recovery",
+            EventKind::IncidentUpdate => "incident_update",
+            EventKind::Maintenance => "maintenance",
+            EventKind::Test => "test",
+            EventKind::Account => "account",
+        }
+    }
+}
+
+/// One alert, the same for every channel; each sender renders it in its service's shape. Stored
+/// as JSON in the outbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
     /// Unique per message: the id receivers deduplicate by (webhook-id, Message-ID, ...).
     pub id: Uuid,
@@ -40,6 +59,9 @@ pub struct Message {
     /// The problem is over (PagerDuty `resolve`, Opsgenie close).
     pub resolved: bool,
     pub created_at: DateTime<Utc>,
+    /// One-click unsubscribe URL (RFC 8058) for mail to page subscribers; `None` elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
 }
 
 /// What one delivery attempt came to.

@@ -6,6 +6,7 @@
 //! of which only the SHA-256 is stored, and becomes confirmed when someone follows the confirm
 //! URL. A webhook subscriber is confirmed at creation (the tenant vouches for it).
 
+pub mod notify;
 pub mod routes;
 pub use routes::routes;
 
