@@ -70,10 +70,17 @@ pub struct AppState {
     pub delivery_guard: checker::guard::SsrfGuard,
     /// How the engine asks other regions to check a failing monitor at once.
     pub recheck: Arc<dyn engine::dispatch::Recheck>,
+    /// Where people reach the platform (`STATUSPAGE_PUBLIC_URL`, e.g. `https://status.example`):
+    /// the start of every link in account mail. Configured, never taken from a request's `Host`
+    /// (a forged Host would send someone's reset link to another site).
+    pub platform_url: Arc<str>,
+    /// The public subscribe form's limits per client and per tenant, one per app server.
+    pub subscribe_limits: Arc<subscribers::public::SubscribeLimits>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, analytics: Analytics, config: ApiConfig) -> Self {
+        let platform_url = format!("http://{}", config.base_domain).into();
         let checker_secrets = Arc::new(checker::plan::CheckerSecrets::shared(
             config.checker_secret.clone(),
         ));
@@ -90,6 +97,8 @@ impl AppState {
             smtp: None,
             delivery_guard: checker::guard::SsrfGuard::strict(),
             recheck: Arc::new(engine::dispatch::NoRecheck),
+            platform_url,
+            subscribe_limits: Arc::default(),
         }
     }
 
@@ -140,6 +149,12 @@ impl AppState {
     }
 
     /// Dispatches the engine's re-checks through `recheck` (the local runner or Lambda).
+    /// Links in account mail start with `url` (no trailing slash needed).
+    pub fn with_platform_url(mut self, url: &str) -> Self {
+        self.platform_url = url.trim_end_matches('/').into();
+        self
+    }
+
     pub fn with_recheck(mut self, recheck: Arc<dyn engine::dispatch::Recheck>) -> Self {
         self.recheck = recheck;
         self
@@ -229,11 +244,14 @@ pub fn router(state: AppState) -> Router {
         .merge(monitors::routes())
         .merge(components::routes())
         .merge(incidents::routes())
+        .merge(engine::routes())
         .merge(maintenance::routes())
         .merge(rest::audit_log::routes::<accounts::auth::ApiTenant>())
         .merge(status_page::routes())
         .merge(subscribers::routes())
         .merge(channels::routes())
+        .merge(alerts::routes())
+        .merge(outbox::routes())
         .merge(config::routes())
         .merge(checkers::routes())
         .merge(accounts::routes())

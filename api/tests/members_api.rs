@@ -1,6 +1,7 @@
-//! The people of a tenant over `/api/v1/members` against a real PostgreSQL: adding existing and
-//! new users, roles, the last owner, audit, sign-in of an added user with the role the session
-//! reports; and every write tried from a second tenant and with a read-only token.
+//! The people of a tenant over `/api/v1/members` against a real PostgreSQL: adding new users (an
+//! existing account is refused: it must be invited), roles, the last owner, audit, sign-in of an
+//! added user with the role the session reports; and every write tried from a second tenant and
+//! with a read-only token.
 
 use api::{ApiConfig, AppState};
 use axum::body::Body;
@@ -514,14 +515,55 @@ async fn another_tenant_neither_sees_nor_touches_the_members(pool: PgPool) {
         assert_eq!(delete.status, StatusCode::NOT_FOUND, "{}", delete.body);
     }
 
-    // The same person added to Globex: a separate membership with its own role.
-    let added = globex
+    // The same person cannot be added to Globex directly (the account exists: only its owner
+    // may bring it in, by accepting an invitation mailed to its address).
+    let direct = globex
         .post(
             "/api/v1/members",
             json!({ "email": "DEV@shared.example", "role": "viewer" }),
         )
         .await;
-    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert_eq!(
+        direct.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        direct.body
+    );
+    assert_eq!(fields(&direct.body), ["email"]);
+    assert!(direct.text.contains("invite it instead"), "{}", direct.text);
+    // Invited (Globex's owner has verified their address) and accepted through the mailed link:
+    // a separate membership of the same account, with its own role.
+    sqlx::query("UPDATE users SET email_verified_at = now() WHERE email = 'owner@globex.example'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let invited = globex
+        .post(
+            "/api/v1/members/invitations",
+            json!({ "email": "DEV@shared.example", "role": "viewer" }),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let text: String = sqlx::query_scalar(
+        "SELECT message->>'text' FROM outbox WHERE lower(address) = 'dev@shared.example'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let token = text
+        .split("?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let added = globex
+        .post(
+            "/api/v1/invitations/accept",
+            json!({ "token": token, "password": "dev's own password" }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
     assert_eq!(
         added.body["user_id"].as_str().unwrap(),
         dev,

@@ -119,8 +119,12 @@ async fn reply(response: axum::response::Response) -> Reply {
 
 /// A request with no credentials at all, as a visitor's browser sends it.
 async fn anonymous_get(app: &axum::Router, path: &str) -> Reply {
+    anonymous(app, "GET", path).await
+}
+
+async fn anonymous(app: &axum::Router, method: &str, path: &str) -> Reply {
     let request = Request::builder()
-        .method("GET")
+        .method(method)
         .uri(path)
         .body(Body::empty())
         .unwrap();
@@ -236,7 +240,19 @@ async fn email_subscribers_confirm_once(pool: PgPool) {
         Vec::<String>::new()
     );
 
-    let confirmed = anonymous_get(&app, &confirm_url).await;
+    // Following the link (what a mail scanner does) only shows the button.
+    let shown = anonymous_get(&app, &confirm_url).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+    assert!(
+        shown.content_type.starts_with("text/html"),
+        "{}",
+        shown.content_type
+    );
+    assert!(shown.text.contains("method=\"post\""), "{}", shown.text);
+    assert!(shown.text.contains(token), "the button posts the token");
+    let read = acme.get(&format!("/api/v1/subscribers/{id}")).await;
+    assert_eq!(read.body["confirmed"], false, "a GET confirms nothing");
+    let confirmed = anonymous(&app, "POST", &confirm_url).await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert_eq!(confirmed.body, json!({ "confirmed": true }));
     let read = acme.get(&format!("/api/v1/subscribers/{id}")).await;
@@ -251,16 +267,21 @@ async fn email_subscribers_confirm_once(pool: PgPool) {
     assert_eq!(hash, None, "the token is forgotten");
 
     // Single use; unknown and missing tokens.
-    let again = anonymous_get(&app, &confirm_url).await;
+    let again = anonymous(&app, "POST", &confirm_url).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        anonymous_get(&app, &confirm_url).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(again.content_type, "application/problem+json");
-    let guessed = anonymous_get(
+    let guessed = anonymous(
         &app,
+        "POST",
         "/api/v1/public/subscriptions/confirm?token=sp_guessed",
     )
     .await;
     assert_eq!(guessed.status, StatusCode::NOT_FOUND);
-    let missing = anonymous_get(&app, "/api/v1/public/subscriptions/confirm").await;
+    let missing = anonymous(&app, "POST", "/api/v1/public/subscriptions/confirm").await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&missing.body), ["token"]);
     assert_eq!(

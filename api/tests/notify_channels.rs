@@ -361,6 +361,7 @@ async fn every_kind_delivers_its_documented_shape(pool: PgPool) {
         dedup_key: "monitor/checkout api".into(),
         resolved: true,
         created_at: chrono::Utc::now(),
+        unsubscribe_url: None,
     };
     let guard = loopback();
     let url = format!("{base}/resolve");

@@ -132,6 +132,7 @@ fn message(event: EventKind, title: &str, text: &str) -> Message {
         dedup_key: "monitor-1".into(),
         resolved: false,
         created_at: chrono::Utc::now(),
+        unsubscribe_url: None,
     }
 }
 

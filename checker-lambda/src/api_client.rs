@@ -10,9 +10,12 @@ use reqwest::StatusCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use uuid::Uuid;
 
 pub const PLAN_PATH: &str = "/internal/v1/plan";
 pub const RESULTS_PATH: &str = "/internal/v1/results";
+/// The plan's query parameter naming the monitors of a re-check, comma-separated.
+pub const RECHECK_PARAM: &str = "recheck";
 
 pub struct ApiClient {
     base_url: String,
@@ -86,10 +89,17 @@ impl ApiClient {
 
 impl PlanSource for ApiClient {
     async fn work_plan(&self, event: &CheckEvent) -> Result<WorkPlan, BoxError> {
-        let path = format!(
+        let mut path = format!(
             "{PLAN_PATH}?region={}&shard={}&shards={}&tick={}",
             event.region, event.shard, event.shards, self.tick_secs
         );
+        // A re-check names its monitors (comma-separated ids); its plan is used once, so it is
+        // neither cached nor asked for with an ETag.
+        let recheck = event.is_recheck();
+        if recheck {
+            let ids: Vec<String> = event.recheck.iter().map(Uuid::to_string).collect();
+            path.push_str(&format!("&{RECHECK_PARAM}={}", ids.join(",")));
+        }
         let cached_etag = self
             .plans
             .lock()
@@ -118,7 +128,7 @@ impl PlanSource for ApiClient {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let plan: WorkPlan = response.json().await?;
-        if let Some(etag) = etag {
+        if let Some(etag) = etag.filter(|_| !recheck) {
             self.plans
                 .lock()
                 .expect("plan cache lock")

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// What the EventBridge schedule (or the local runner) sends every minute.
+/// What the EventBridge schedule (or the local runner) sends every minute, and what the API
+/// sends when it wants monitors re-checked at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckEvent {
     pub region: String,
@@ -17,10 +18,43 @@ pub struct CheckEvent {
     pub shard: u32,
     #[serde(default = "one")]
     pub shards: u32,
+    /// Monitors to check now, whatever their schedule (at most [`MAX_RECHECK_MONITORS`]): a
+    /// failure seen in another region asks this one to confirm it. Empty for a scheduled run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recheck: Vec<Uuid>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// Most monitors one re-check event names; the API refuses longer lists and dispatchers split
+/// them, so a re-check run stays as small as a scheduled one.
+pub const MAX_RECHECK_MONITORS: usize = 100;
+
+impl CheckEvent {
+    /// The scheduled run of one region's only shard.
+    pub fn scheduled(region: impl Into<String>) -> Self {
+        Self {
+            region: region.into(),
+            shard: 0,
+            shards: 1,
+            recheck: Vec::new(),
+        }
+    }
+
+    /// A run of exactly these monitors in `region`, now.
+    pub fn recheck(region: impl Into<String>, monitor_ids: Vec<Uuid>) -> Self {
+        Self {
+            recheck: monitor_ids,
+            ..Self::scheduled(region)
+        }
+    }
+
+    /// Whether this event asks for a re-check rather than the schedule's work.
+    pub fn is_recheck(&self) -> bool {
+        !self.recheck.is_empty()
+    }
 }
 
 /// Monitors due in one region and shard.
@@ -38,6 +72,11 @@ pub struct PlannedCheck {
     pub spec: MonitorSpec,
     /// The status this region last reported, so only changes and failures take the fast path.
     pub last_status: Option<CheckStatus>,
+    /// Every result of this check takes the fast path, not only failures and changes: set for
+    /// re-checks (the engine waits for their answer) and for monitors the engine does not hold
+    /// operational (it counts recoveries).
+    #[serde(default)]
+    pub report_always: bool,
 }
 
 /// Which shard a monitor belongs to: stable across runs and processes.
@@ -79,6 +118,50 @@ pub struct ReportedResult {
     /// The kind of `error`, all that visitors see of it (absent from older checkers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<crate::failure::Failure>,
+    /// What the incident engine keeps as evidence (absent from older checkers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ResultDetail>,
+}
+
+/// The per-result detail an incident's evidence shows: the response's status, the address
+/// checked (tenant admins only), the TLS session and the phase timings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_ip: Option<std::net::IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cipher: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_days_left: Option<i64>,
+    #[serde(default)]
+    pub timings: crate::probe::PhaseTimings,
+    /// 1 for the first attempt, 2 for the first retry, ...
+    #[serde(default)]
+    pub attempt: u8,
+}
+
+impl ResultDetail {
+    pub fn of(outcome: &crate::probe::CheckOutcome) -> Self {
+        Self {
+            status_code: outcome.status_code,
+            resolved_ip: outcome.resolved_ip,
+            http_version: outcome.http_version.clone(),
+            tls_version: outcome.tls_version.clone(),
+            tls_cipher: outcome.tls_cipher.clone(),
+            cert_expires_at: outcome.cert_expires_at,
+            cert_days_left: outcome.cert_days_left,
+            timings: outcome.timings.clone(),
+            attempt: outcome.attempt,
+        }
+    }
 }
 
 pub const SIGNATURE_HEADER: &str = "x-checker-signature";

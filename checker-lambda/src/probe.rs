@@ -426,6 +426,9 @@ pub struct Prober {
     /// DNS monitors without a resolver of their own ask this one (default: the first
     /// nameserver in `/etc/resolv.conf`).
     platform_resolver: Option<SocketAddr>,
+    /// Where connections to loopback targets come from (a local pseudo-region's own 127/8
+    /// address), so a local target can tell the pseudo-regions apart; `None`: the kernel picks.
+    loopback_source: Option<std::net::Ipv4Addr>,
     tls: Arc<rustls::ClientConfig>,
     verifier: Arc<WebPkiServerVerifier>,
     provider: Arc<rustls::crypto::CryptoProvider>,
@@ -472,6 +475,7 @@ impl Prober {
         Self {
             guard,
             platform_resolver: None,
+            loopback_source: None,
             tls: Arc::new(config),
             verifier,
             provider,
@@ -481,6 +485,14 @@ impl Prober {
     /// Asks `resolver` for DNS monitors that name none (tests, deployments with their own).
     pub fn with_platform_resolver(mut self, resolver: SocketAddr) -> Self {
         self.platform_resolver = Some(resolver);
+        self
+    }
+
+    /// Connects to IPv4 loopback targets from `source` (in 127.0.0.0/8): each local
+    /// pseudo-region gets its own, as real regions have their own addresses. Other targets are
+    /// reached as before.
+    pub fn with_loopback_source(mut self, source: std::net::Ipv4Addr) -> Self {
+        self.loopback_source = source.is_loopback().then_some(source);
         self
     }
 
@@ -590,7 +602,7 @@ impl Prober {
             let target =
                 parse_http_url(&url).map_err(|m| ProbeError::InvalidSpec(format!("url: {m}")))?;
             let ips = self.resolve(&target.host, target.port, attempt).await?;
-            let stream = connect_any(&ips, target.port, attempt).await?;
+            let stream = connect_any(&ips, target.port, self.loopback_source, attempt).await?;
             let keep_body = assertions::needs_body(&spec.assertions);
             let request = RequestParts {
                 method: &method,
@@ -695,7 +707,7 @@ impl Prober {
         let host = parse_tcp_host(&spec.host)
             .map_err(|m| ProbeError::InvalidSpec(format!("host: {m}")))?;
         let ips = self.resolve(&host, spec.port, attempt).await?;
-        let stream = connect_any(&ips, spec.port, attempt).await?;
+        let stream = connect_any(&ips, spec.port, self.loopback_source, attempt).await?;
         drop(stream);
         Ok(None)
     }
@@ -844,7 +856,7 @@ impl Prober {
         let host = parse_tcp_host(&spec.host)
             .map_err(|m| ProbeError::InvalidSpec(format!("host: {m}")))?;
         let ips = self.resolve(&host, spec.port, attempt).await?;
-        let stream = connect_any(&ips, spec.port, attempt).await?;
+        let stream = connect_any(&ips, spec.port, self.loopback_source, attempt).await?;
         attempt.phase = Phase::TlsHandshake;
         let server_name = spec
             .host
@@ -1275,10 +1287,26 @@ fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
+/// Connects to `addr`, from `loopback_source` when both are IPv4 loopback.
+async fn connect_from(
+    addr: SocketAddr,
+    loopback_source: Option<std::net::Ipv4Addr>,
+) -> std::io::Result<TcpStream> {
+    match (addr.ip(), loopback_source) {
+        (IpAddr::V4(ip), Some(source)) if ip.is_loopback() => {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+            socket.connect(addr).await
+        }
+        _ => TcpStream::connect(addr).await,
+    }
+}
+
 /// Connects to the first address that accepts; the phase covers every try.
 async fn connect_any(
     ips: &[IpAddr],
     port: u16,
+    loopback_source: Option<std::net::Ipv4Addr>,
     attempt: &mut Attempt,
 ) -> Result<TcpStream, ProbeError> {
     attempt.phase = Phase::Connect;
@@ -1287,7 +1315,7 @@ async fn connect_any(
     for ip in ips {
         let addr = SocketAddr::new(*ip, port);
         attempt.outcome.resolved_ip = Some(*ip);
-        match TcpStream::connect(addr).await {
+        match connect_from(addr, loopback_source).await {
             Ok(stream) => {
                 attempt.outcome.timings.tcp_connect_us = attempt.lap();
                 // Small requests should not wait for Nagle; failure only costs latency.
@@ -1682,13 +1710,31 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let mut attempt = Attempt::new();
         let ips: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap()];
-        let stream = connect_any(&ips, port, &mut attempt).await.unwrap();
+        let stream = connect_any(&ips, port, None, &mut attempt).await.unwrap();
         assert_eq!(stream.peer_addr().unwrap().ip(), ips[1]);
         assert_eq!(attempt.outcome.resolved_ip, Some(ips[1]));
+        // A local pseudo-region's own loopback address is where the connection comes from.
+        let _first = listener.accept().await.unwrap();
+        let mut from_region = Attempt::new();
+        let (_, accepted) = tokio::join!(
+            connect_any(
+                &ips[1..],
+                port,
+                Some("127.0.0.42".parse().unwrap()),
+                &mut from_region
+            ),
+            listener.accept()
+        );
+        assert_eq!(
+            accepted.unwrap().1.ip(),
+            "127.0.0.42".parse::<IpAddr>().unwrap()
+        );
 
         drop(listener);
         let mut attempt = Attempt::new();
-        let err = connect_any(&ips, port, &mut attempt).await.unwrap_err();
+        let err = connect_any(&ips, port, None, &mut attempt)
+            .await
+            .unwrap_err();
         let message = err.to_string();
         assert!(
             message.starts_with(&format!("tcp connect to 127.0.0.1:{port} failed: "))

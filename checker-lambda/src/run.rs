@@ -429,7 +429,7 @@ fn batch_token(run_token: &str, rows: &[CheckRow]) -> String {
 }
 
 /// Adds one attempt to the batch: its row, and for the check's verdict, the tally and (when it
-/// is a failure or a change) the fast-path entry.
+/// is a failure or a change, or the plan asks for every result) the fast-path entry.
 #[allow(clippy::too_many_arguments)]
 fn record(
     batch: &mut Batch,
@@ -460,7 +460,10 @@ fn record(
         CheckStatus::Degraded => tally.degraded += 1,
         CheckStatus::Down => tally.down += 1,
     }
-    if outcome.status != CheckStatus::Up || check.last_status != Some(outcome.status) {
+    if check.report_always
+        || outcome.status != CheckStatus::Up
+        || check.last_status != Some(outcome.status)
+    {
         batch.reported.push(ReportedResult {
             monitor_id: check.monitor_id,
             tenant_id: check.tenant_id,
@@ -469,6 +472,7 @@ fn record(
             total_us: outcome.timings.total_us,
             error: outcome.error.clone(),
             failure: outcome.failure,
+            detail: Some(crate::plan::ResultDetail::of(outcome)),
         });
     }
 }
@@ -536,6 +540,7 @@ mod tests {
             tenant_id: tenant,
             spec: MonitorSpec::Tcp(TcpSpec::new("db.example.com", 5432)),
             last_status: None,
+            report_always: false,
         }
     }
 

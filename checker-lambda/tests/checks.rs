@@ -737,6 +737,7 @@ async fn a_run_stores_one_row_per_attempt() {
                 s.retry_backoff_ms = 5;
             }),
             last_status: Some(CheckStatus::Up),
+            report_always: false,
         }],
     };
     let sink = Sink::default();
@@ -744,6 +745,7 @@ async fn a_run_stores_one_row_per_attempt() {
         region: "local-eu".into(),
         shard: 0,
         shards: 1,
+        recheck: Vec::new(),
     };
     let mut options = RunOptions::new(Uuid::new_v4(), "token");
     options.cold_start = true;
@@ -764,6 +766,42 @@ async fn a_run_stores_one_row_per_attempt() {
     assert_eq!(rows[0].error, "expected status 200-399, got 503");
     // Up again, as last time: nothing for the fast path.
     assert!(sink.reports.lock().unwrap().is_empty());
+}
+
+/// A check planned with `report_always` (a re-check, or a monitor the engine does not hold
+/// operational) reports its result even when it is up as last time; the same check without it
+/// does not.
+#[tokio::test]
+async fn checks_marked_report_always_take_the_fast_path_when_up() {
+    let server = start(None).await;
+    let (always, changes_only) = (Uuid::new_v4(), Uuid::new_v4());
+    let check = |monitor_id, report_always| PlannedCheck {
+        monitor_id,
+        tenant_id: Uuid::new_v4(),
+        spec: http(format!("http://{}/json", server.addr), |_| {}),
+        last_status: Some(CheckStatus::Up),
+        report_always,
+    };
+    let plan = WorkPlan {
+        region: "local-eu".into(),
+        generated_at: chrono::Utc::now(),
+        checks: vec![check(always, true), check(changes_only, false)],
+    };
+    let sink = Sink::default();
+    let event = CheckEvent::recheck("local-eu", vec![always, changes_only]);
+    let options = RunOptions::new(Uuid::new_v4(), "report-always");
+    let summary = run_checks(&event, &prober(), &OnePlan(plan), &sink, &sink, &options)
+        .await
+        .unwrap();
+    assert_eq!((summary.checks, summary.up, summary.reported), (2, 2, 1));
+    let reported: Vec<(Uuid, CheckStatus)> = sink
+        .reports
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.results.iter().map(|x| (x.monitor_id, x.status)))
+        .collect();
+    assert_eq!(reported, [(always, CheckStatus::Up)]);
 }
 
 /// Every stored batch with when it arrived.
@@ -837,12 +875,14 @@ async fn a_black_hole_is_cut_off_at_the_deadline_without_delaying_others() {
                     s.retries = 1;
                 }),
                 last_status: Some(CheckStatus::Up),
+                report_always: false,
             },
             PlannedCheck {
                 monitor_id: healthy,
                 tenant_id: Uuid::new_v4(),
                 spec: http(format!("http://{}/json", server.addr), |_| {}),
                 last_status: None,
+                report_always: false,
             },
         ],
     };
@@ -852,6 +892,7 @@ async fn a_black_hole_is_cut_off_at_the_deadline_without_delaying_others() {
         region: "local-eu".into(),
         shard: 0,
         shards: 1,
+        recheck: Vec::new(),
     };
     let mut options = RunOptions::new(Uuid::new_v4(), "deadline-run");
     options.deadline = Some(std::time::Instant::now() + std::time::Duration::from_secs(3));

@@ -27,6 +27,8 @@ struct Harness {
     plan: Mutex<Option<WorkPlan>>,
     reports: Mutex<Vec<Value>>,
     unsigned_requests: Mutex<u32>,
+    /// The path and query of every signed plan request.
+    plan_requests: Mutex<Vec<String>>,
 }
 
 async fn next_invocation(State(h): State<Arc<Harness>>) -> impl IntoResponse {
@@ -112,6 +114,10 @@ async fn work_plan(
         *h.unsigned_requests.lock().unwrap() += 1;
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    h.plan_requests
+        .lock()
+        .unwrap()
+        .push(uri.path_and_query().unwrap().to_string());
     Json(h.plan.lock().unwrap().clone().unwrap()).into_response()
 }
 
@@ -137,6 +143,63 @@ async fn serve(router: Router) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     addr
+}
+
+/// The Lambda Runtime API and the checker endpoints, served by the harness.
+async fn runtime_api(harness: &Arc<Harness>) -> SocketAddr {
+    serve(
+        Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(invocation_response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
+            .route("/internal/v1/plan", get(work_plan))
+            .route("/internal/v1/results", post(results))
+            .with_state(harness.clone()),
+    )
+    .await
+}
+
+/// The real binary, served invocations by `runtime`, storing into `database`.
+fn start_lambda(
+    runtime: SocketAddr,
+    clickhouse_url: &str,
+    database: &str,
+) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_checker-lambda"))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "statuspage-checker")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("CHECKER_API_URL", format!("http://{runtime}"))
+        .env("CHECKER_SECRET", SECRET)
+        .env("CLICKHOUSE_URL", clickhouse_url)
+        .env("CLICKHOUSE_DATABASE", database)
+        .env(
+            "CLICKHOUSE_SPOOL_DIR",
+            std::env::temp_dir().join(format!("lambda-spool-{database}")),
+        )
+        .env("CHECKER_ALLOW_CIDRS", "127.0.0.0/8")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the checker-lambda binary starts")
+}
+
+/// Waits until the Lambda has answered `n` invocations (response or error).
+async fn wait_for_answers(harness: &Harness, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while harness.responses.lock().unwrap().len() + harness.errors.lock().unwrap().len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer from the Lambda within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -166,6 +229,7 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
         }))
         .unwrap(),
         last_status: None,
+        report_always: false,
     };
     *harness.plan.lock().unwrap() = Some(WorkPlan {
         region: "eu-west-1".into(),
@@ -178,49 +242,9 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
             json!({ "region": "eu-west-1", "shard": 0, "shards": 1 }),
         ));
     }
-    let runtime = serve(
-        Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(invocation_response),
-            )
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/error",
-                post(invocation_error),
-            )
-            .route("/internal/v1/plan", get(work_plan))
-            .route("/internal/v1/results", post(results))
-            .with_state(harness.clone()),
-    )
-    .await;
-
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_checker-lambda"))
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "statuspage-checker")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("CHECKER_API_URL", format!("http://{runtime}"))
-        .env("CHECKER_SECRET", SECRET)
-        .env("CLICKHOUSE_URL", &clickhouse_url)
-        .env("CLICKHOUSE_DATABASE", &database)
-        .env(
-            "CLICKHOUSE_SPOOL_DIR",
-            std::env::temp_dir().join(format!("lambda-spool-{database}")),
-        )
-        .env("CHECKER_ALLOW_CIDRS", "127.0.0.0/8")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the checker-lambda binary starts");
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while harness.responses.lock().unwrap().len() + harness.errors.lock().unwrap().len() < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no answer from the Lambda within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let runtime = runtime_api(&harness).await;
+    let mut child = start_lambda(runtime, &clickhouse_url, &database);
+    wait_for_answers(&harness, 2).await;
     child.kill().await.ok();
 
     assert!(
@@ -283,5 +307,79 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
     assert!(rows
         .iter()
         .any(|r| r.0 == broken_id.to_string() && r.1 == 500));
+    analytics.drop_database().await.unwrap();
+}
+
+/// A re-check event (what the API's `LambdaRecheck` invokes the function with) runs through the
+/// same handler: the plan request names the monitors, and every result takes the fast path,
+/// an unchanged up included.
+#[tokio::test]
+async fn the_lambda_binary_runs_a_recheck_event() {
+    let clickhouse_url = std::env::var("CLICKHOUSE_URL").expect(
+        "CLICKHOUSE_URL must point at a running ClickHouse: run the tests with `./dev test`",
+    );
+    let database = format!("test_{}", Uuid::new_v4().simple());
+    let analytics = Analytics::new(&clickhouse_url, &database).unwrap();
+    analytics.migrate().await.unwrap();
+    let targets = serve(Router::new().route("/ok", get(|| async { "fine" }))).await;
+    let harness = Arc::new(Harness::default());
+    let (tenant, monitor) = (Uuid::new_v4(), Uuid::new_v4());
+    *harness.plan.lock().unwrap() = Some(WorkPlan {
+        region: "eu-west-1".into(),
+        generated_at: chrono::Utc::now(),
+        checks: vec![PlannedCheck {
+            monitor_id: monitor,
+            tenant_id: tenant,
+            spec: serde_json::from_value::<MonitorSpec>(
+                json!({ "type": "http", "url": format!("http://{targets}/ok") }),
+            )
+            .unwrap(),
+            last_status: Some(checker::probe::CheckStatus::Up),
+            report_always: true,
+        }],
+    });
+    let event = checker::plan::CheckEvent::recheck("eu-west-1", vec![monitor]);
+    harness
+        .events
+        .lock()
+        .unwrap()
+        .push_back(("req-recheck".into(), serde_json::to_value(&event).unwrap()));
+    let runtime = runtime_api(&harness).await;
+    let mut child = start_lambda(runtime, &clickhouse_url, &database);
+    wait_for_answers(&harness, 1).await;
+    child.kill().await.ok();
+
+    assert!(
+        harness.errors.lock().unwrap().is_empty(),
+        "{:?}",
+        harness.errors.lock().unwrap()
+    );
+    assert_eq!(*harness.unsigned_requests.lock().unwrap(), 0);
+    let asked = harness.plan_requests.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(
+        asked[0].starts_with("/internal/v1/plan?region=eu-west-1&")
+            && asked[0].ends_with(&format!("&recheck={monitor}")),
+        "{asked:?}"
+    );
+    let (_, response) = harness.responses.lock().unwrap()[0].clone();
+    let summary: RunSummary = serde_json::from_value(response).unwrap();
+    assert_eq!(
+        (summary.checks, summary.up, summary.reported),
+        (1, 1, 1),
+        "{summary:?}"
+    );
+    let reports = harness.reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["results"][0]["monitor_id"], monitor.to_string());
+    assert_eq!(reports[0]["results"][0]["status"], "up");
+    let stored: u64 = analytics
+        .client()
+        .query("SELECT count() FROM check_results WHERE monitor_id = ?")
+        .bind(monitor)
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
     analytics.drop_database().await.unwrap();
 }

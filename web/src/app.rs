@@ -199,6 +199,16 @@ fn StatusPage(status: StatusView) -> impl IntoView {
                 </article>
             }}).collect_view()}
         </section>
+        // A plain form: subscribing works without JavaScript (web/src/server/subscribe.rs).
+        <section class="subscribe card">
+            <h2>"Get status updates"</h2>
+            <form method="post" action="/_status-page/subscribe">
+                <input type="hidden" name="kind" value="email"/>
+                <label>"Email " <input type="email" name="target" required=true maxlength="254" placeholder="you@example.com"/></label>
+                " " <button type="submit">"Subscribe"</button>
+            </form>
+            <p class="muted"><a href="/_status-page/subscribe">"Webhook, Slack, or only some components"</a></p>
+        </section>
         <footer class="muted">"Updated " <time datetime=generated_at.clone()>{generated_at.clone()}</time></footer>
     }
 }
@@ -311,6 +321,7 @@ fn AdminBody(
         email,
         status_page_url,
         monitors,
+        email_verified,
     } = view;
     view! {
         <header class="page-header">
@@ -318,7 +329,15 @@ fn AdminBody(
             <p class="muted">"Signed in as " {email} " · tenant " <code>{tenant_slug}</code> " · "
                 <a href=status_page_url.clone()>{status_page_url.clone()}</a></p>
             <ActionForm action=logout><button type="submit" class="link">"Sign out"</button></ActionForm>
+            <a href="/account/tenants">"Switch tenant"</a>
         </header>
+        // Plain forms (web/src/server/account.rs): they work without JavaScript.
+        {(!email_verified).then(|| view! {
+            <section class="warning" data-unverified="">
+                "Your address is not confirmed yet: follow the link we mailed you. Until an owner or admin has confirmed theirs, this tenant cannot send invitations. "
+                <form method="post" action="/account/verify/resend"><button type="submit" class="link">"Send the link again"</button></form>
+            </section>
+        })}
         <section class="card">
             <h2>"Monitors"</h2>
             <table class="regions">

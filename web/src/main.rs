@@ -4,7 +4,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use web::server::config::{DatabaseConfig, ServeConfig};
-use web::server::{demo, router, shutdown_signal, spawn_domain_rechecks, spawn_local_runner};
+use web::server::{
+    demo, router, shutdown_signal, spawn_domain_rechecks, spawn_local_runner_with_rechecks,
+};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +37,10 @@ enum Command {
         /// Where the demo targets (up, slow, flaky, down) listen.
         #[arg(long, env = "DEMO_TARGETS_ADDR", default_value = "127.0.0.1:3900")]
         targets_addr: SocketAddr,
+        /// The folder the local SMTP sink writes mail into (`./dev demo` runs one), shown on the
+        /// demo inbox page `http://<targets>/inbox`.
+        #[arg(long, env = "DEMO_MAIL_DIR")]
+        mail_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -123,7 +129,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo {
             serve: config,
             targets_addr,
-        } => serve(config, Some(targets_addr)).await,
+            mail_dir,
+        } => serve(config, Some((targets_addr, mail_dir))).await,
     }
 }
 
@@ -143,11 +150,16 @@ async fn connect(
     Ok((db, analytics))
 }
 
-async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> anyhow::Result<()> {
+async fn serve(
+    mut config: ServeConfig,
+    demo_targets: Option<(SocketAddr, Option<std::path::PathBuf>)>,
+) -> anyhow::Result<()> {
     if demo_targets.is_some() {
         config.local_runner = true;
     }
     config.validate()?;
+    // STATUSPAGE_DELIVERY_*: checked before anything connects, like the rest of the config.
+    let delivery = api::outbox::DeliveryConfig::from_env()?;
     let (db, analytics) = connect(&config.databases).await?;
     let cookie_secret =
         api::status_page::access::load_cookie_secret(&db, config.cookie_secret.as_deref())
@@ -159,25 +171,43 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
         .with_delivery_guard(config.guard()?)
         .with_smtp(config.smtp_settings()?)
         .with_page_cookie_secret(&cookie_secret);
+    // STATUSPAGE_RECHECK: where the engine's re-checks go (for `local`, the runner below).
+    let (recheck, local_rechecks) = web::server::recheck_dispatch(&config).await?;
+    let app = app.with_recheck(recheck);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("listening on STATUSPAGE_ADDR={}", config.addr))?;
     let addr = listener.local_addr()?;
+    let app = app.with_platform_url(&config.public_url.clone().unwrap_or_else(|| {
+        let scheme = if config.secure_cookies {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}:{}", config.base_domain, addr.port())
+    }));
 
     let mut background = vec![spawn_domain_rechecks(&app)];
-    if let Some(targets_addr) = demo_targets {
-        let (targets, task) = demo::serve_targets(targets_addr).await?;
+    // The engine's timers, the outbox workers, alert routing's sweeper and the maintenance
+    // announcer: every app server runs them; several may share one database.
+    background.extend(web::server::spawn_alerting(&app, delivery));
+    let mut demo_inbox_url = None;
+    if let Some((targets_addr, mail_dir)) = &demo_targets {
+        let inbox = demo::DemoInbox::with_regions(mail_dir.clone(), &config.regions);
+        let (targets, task) = demo::serve_targets(*targets_addr, inbox.clone()).await?;
         background.push(task);
-        demo::seed(&app, targets).await?;
+        demo::seed(&app, targets, &inbox).await?;
+        demo_inbox_url = Some(format!("http://{targets}/inbox"));
     }
     if config.local_runner {
-        background.push(spawn_local_runner(
+        background.push(spawn_local_runner_with_rechecks(
             &app,
             addr,
             config.regions.clone(),
             config.checker_interval(),
             config.guard()?,
             config.writer_config()?,
+            local_rechecks,
         )?);
         tracing::info!(regions = ?config.regions, interval_secs = config.checker_interval_secs, "local checker runner started");
     }
@@ -194,6 +224,9 @@ async fn serve(mut config: ServeConfig, demo_targets: Option<SocketAddr>) -> any
             demo::DEMO_PASSWORD
         );
         println!("  API         : http://{base}:{port}/api/v1/health");
+        if let Some(inbox) = &demo_inbox_url {
+            println!("  Alerts inbox: {inbox}  (mail and webhooks the demo's alerts send)");
+        }
         println!("  Ctrl-C stops everything.");
         println!();
     }

@@ -114,6 +114,8 @@ pub struct AdminView {
     pub email: String,
     pub status_page_url: String,
     pub monitors: Vec<AdminMonitor>,
+    /// Whether the signed-in person's address is verified (if not, the console shows a banner).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +132,8 @@ pub fn status_label(status: &str) -> &'static str {
     match status {
         "up" => "Operational",
         "degraded" => "Degraded",
+        "regional_outage" => "Regional outage",
+        "under_maintenance" => "Under maintenance",
         "down" => "Down",
         _ => "No data yet",
     }

@@ -73,6 +73,7 @@ async fn visitors_see_the_kind_of_a_failure_and_the_tenant_its_detail(pool: PgPo
             region: region.into(),
             shard: 0,
             shards: 1,
+            recheck: Vec::new(),
         };
         let run_id = Uuid::new_v4();
         let summary = run_checks(

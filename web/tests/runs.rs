@@ -56,9 +56,12 @@ impl Platform {
             .await
             .unwrap()
         });
-        let (targets, _) = web::server::demo::serve_targets("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let (targets, _) = web::server::demo::serve_targets(
+            "127.0.0.1:0".parse().unwrap(),
+            web::server::demo::DemoInbox::new(None),
+        )
+        .await
+        .unwrap();
         Self {
             app,
             addr,

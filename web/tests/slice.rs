@@ -52,9 +52,12 @@ impl Platform {
         let addr = listener.local_addr().unwrap();
         let router = web::server::router(app.clone(), "target/site", false, Some(addr.port()));
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let (targets, _) = web::server::demo::serve_targets("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let (targets, _) = web::server::demo::serve_targets(
+            "127.0.0.1:0".parse().unwrap(),
+            web::server::demo::DemoInbox::new(None),
+        )
+        .await
+        .unwrap();
         Self {
             app,
             addr,
@@ -119,6 +122,7 @@ impl Platform {
                 region: region.into(),
                 shard: 0,
                 shards: 1,
+                recheck: Vec::new(),
             };
             let run_id = Uuid::new_v4();
             let summary = run_checks(
@@ -349,6 +353,7 @@ async fn internal_endpoints_require_a_valid_signature(pool: PgPool) {
         region: "test-eu".into(),
         shard: 0,
         shards: 1,
+        recheck: Vec::new(),
     };
     use checker::run::PlanSource;
     assert!(wrong.work_plan(&event).await.is_err());
@@ -360,6 +365,7 @@ async fn internal_endpoints_require_a_valid_signature(pool: PgPool) {
         region: "mars-1".into(),
         shard: 0,
         shards: 1,
+        recheck: Vec::new(),
     };
     assert!(
         right.work_plan(&unknown).await.is_err(),

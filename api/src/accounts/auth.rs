@@ -427,6 +427,18 @@ async fn check_credentials(db: &PgPool, email: &str, password: &str) -> ApiResul
     if !verify_password_bounded(password, &hash).await? {
         return Err(denied);
     }
+    let mut conn = db.acquire().await?;
+    let secret = start_session(&mut conn, user_id, tenant_id).await?;
+    Ok((secret, tenant_id))
+}
+
+/// A new session of `user_id` in `tenant_id` (the caller has checked the membership); returns
+/// the secret for the cookie, of which only the hash is stored.
+pub async fn start_session(
+    conn: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    tenant_id: Uuid,
+) -> ApiResult<String> {
     let secret = new_secret();
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, tenant_id, expires_at) \
@@ -436,9 +448,20 @@ async fn check_credentials(db: &PgPool, email: &str, password: &str) -> ApiResul
     .bind(user_id)
     .bind(tenant_id)
     .bind(SESSION_DAYS as i32)
-    .execute(db)
+    .execute(&mut *conn)
     .await?;
-    Ok((secret, tenant_id))
+    Ok(secret)
+}
+
+/// Whether the user's address is verified ([`crate::accounts::email`]); `false` for no such user.
+pub async fn email_verified(db: &PgPool, user_id: Uuid) -> ApiResult<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?
+            .unwrap_or(false),
+    )
 }
 
 /// Who a session cookie belongs to.

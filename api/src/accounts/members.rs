@@ -40,8 +40,9 @@ pub struct Member {
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberInput {
-    /// The person's email (case-insensitive): an existing user is added as they are, otherwise
-    /// a user is created.
+    /// The person's email (case-insensitive), for a new account created here (unverified until
+    /// its owner proves the address). An address that already has an account is refused: invite
+    /// it (`POST /api/v1/members/invitations`), so only the account's owner can join it.
     pub email: String,
     /// `owner`, `admin`, `editor` or `viewer`.
     #[schema(value_type = Role)]
@@ -70,7 +71,7 @@ pub struct Added {
 const LAST_OWNER: &str = "a tenant must keep at least one owner: make another member an owner \
                           first, then remove or demote this one";
 
-fn plausible_email(email: &str) -> bool {
+pub(crate) fn plausible_email(email: &str) -> bool {
     email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -104,8 +105,8 @@ async fn lock_tenant(tx: &mut sqlx::PgConnection, tenant_id: Uuid) -> ApiResult<
     Ok(())
 }
 
-/// Adds a member: the existing user with this email, or a new user. A user who is already a
-/// member of this tenant is refused on `email`.
+/// Adds a member with a new account (unverified). An address with an account already is refused
+/// on `email`: an account joins a tenant only by accepting an invitation mailed to its address.
 pub async fn add(db: &PgPool, tenant_id: Uuid, input: &MemberInput) -> ApiResult<Added> {
     let email = input.email.trim();
     let mut problems = Vec::new();
@@ -144,7 +145,28 @@ pub async fn add(db: &PgPool, tenant_id: Uuid, input: &MemberInput) -> ApiResult
                 "must be left out: this email already has an account, which keeps its own password",
             ));
         }
-        Some(id) => (id, false),
+        Some(id) => {
+            let member: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant_id = $1 AND user_id = $2)",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if member {
+                return Err(ApiError::field(
+                    "email",
+                    "is already a member of this tenant",
+                ));
+            }
+            // Only its owner may bring an existing account into a tenant: by accepting an
+            // invitation mailed to its address (`accounts::invitations`).
+            return Err(ApiError::field(
+                "email",
+                "already has an account: invite it instead (POST /api/v1/members/invitations); \
+                 the person joins by accepting the mailed link",
+            ));
+        }
         None => {
             let hash = match input.password.as_deref() {
                 Some(password) => Some(hash_password_bounded(password).await?),
@@ -319,7 +341,7 @@ async fn get_in(tx: &mut sqlx::PgConnection, tenant_id: Uuid, user_id: Uuid) -> 
 
 // ---- `/api/v1` ----
 
-/// Adds a member: an existing user (by email, case-insensitive) or a new one.
+/// Adds a member with a new account; an address that has one already must be invited.
 #[utoipa::path(
     post,
     path = "/api/v1/members",

@@ -86,8 +86,29 @@ impl NewTenant {
     }
 }
 
-/// Creates a tenant with its owner, an API token and a status page, all or nothing.
+/// How the owner's address of a new tenant is taken.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerAddress<'a> {
+    /// Vouched for by the operator (the CLI's bootstrap, the demo): verified at once.
+    Vouched,
+    /// A public sign-up: unverified, and a verification mail with links under `platform_url`
+    /// goes into the outbox in the tenant's transaction ([`super::email`]).
+    Mailed { platform_url: &'a str },
+}
+
+/// Creates a tenant with its owner, an API token and a status page, all or nothing, for the
+/// operator: the owner's address counts as verified ([`OwnerAddress::Vouched`]). Public sign-ups
+/// go through [`create_tenant_limited`], which mails a verification link instead.
 pub async fn create_tenant(db: &PgPool, new: &NewTenant) -> ApiResult<CreatedTenant> {
+    create_tenant_with(db, new, OwnerAddress::Vouched).await
+}
+
+/// [`create_tenant`] with the owner's address taken as `owner` says.
+pub async fn create_tenant_with(
+    db: &PgPool,
+    new: &NewTenant,
+    owner: OwnerAddress<'_>,
+) -> ApiResult<CreatedTenant> {
     new.validate()?;
     let password_hash = match new.password.as_deref() {
         Some(password) => Some(hash_password_bounded(password).await?),
@@ -131,12 +152,14 @@ pub async fn create_tenant(db: &PgPool, new: &NewTenant) -> ApiResult<CreatedTen
         }]));
     }
     let user_id: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3) \
+        "INSERT INTO users (id, email, password_hash, email_verified_at) \
+         VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END) \
          ON CONFLICT (lower(email)) DO NOTHING RETURNING id",
     )
     .bind(Uuid::new_v4())
     .bind(new.email.trim())
     .bind(&password_hash)
+    .bind(matches!(owner, OwnerAddress::Vouched))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(user_id) = user_id else {
@@ -156,6 +179,16 @@ pub async fn create_tenant(db: &PgPool, new: &NewTenant) -> ApiResult<CreatedTen
         .bind(format!("{} status", tenant.name))
         .execute(&mut *tx)
         .await?;
+    if let OwnerAddress::Mailed { platform_url } = owner {
+        super::email::enqueue_verification(
+            &mut tx,
+            platform_url,
+            tenant.id,
+            user_id,
+            new.email.trim(),
+        )
+        .await?;
+    }
     tx.commit().await?;
     let api_token = issue_api_token(db, tenant.id, "default").await?;
     tracing::info!(tenant = %tenant.slug, tenant_id = %tenant.id, "tenant created");
@@ -175,7 +208,8 @@ pub const SIGNUP_MAX_PER_CLIENT: i64 = 5;
 /// sign-in limit's).
 const SIGNUP_LOCK_CLASS: i32 = 0x5350_5355; // "SPSU"
 
-/// [`create_tenant`], limited to [`SIGNUP_MAX_PER_CLIENT`] sign-ups per client address within
+/// A public sign-up: [`create_tenant_with`] [`OwnerAddress::Mailed`] (the owner unverified until
+/// they follow the mailed link), limited to [`SIGNUP_MAX_PER_CLIENT`] sign-ups per client address within
 /// [`SIGNUP_WINDOW_MINUTES`]; more are refused with a 429 and `Retry-After`. `None` (the app
 /// server does not know the client): not limited. Like the sign-in limit, the count lives in
 /// PostgreSQL (`signup_attempts`, so it holds across restarts and app servers), and a sign-up
@@ -184,12 +218,14 @@ const SIGNUP_LOCK_CLASS: i32 = 0x5350_5355; // "SPSU"
 /// email) gives its place back; malformed input is refused before anything is counted.
 pub async fn create_tenant_limited(
     db: &PgPool,
+    platform_url: &str,
     new: &NewTenant,
     client: Option<std::net::IpAddr>,
 ) -> ApiResult<CreatedTenant> {
     new.validate()?;
+    let owner = OwnerAddress::Mailed { platform_url };
     let Some(client) = client.map(login_client_key) else {
-        return create_tenant(db, new).await;
+        return create_tenant_with(db, new, owner).await;
     };
     sqlx::query("DELETE FROM signup_attempts WHERE at < now() - make_interval(mins => $1)")
         .bind(SIGNUP_WINDOW_MINUTES)
@@ -232,7 +268,7 @@ pub async fn create_tenant_limited(
             .fetch_one(&mut *tx)
             .await?;
     tx.commit().await?;
-    let created = create_tenant(db, new).await;
+    let created = create_tenant_with(db, new, owner).await;
     if created.is_err() {
         sqlx::query("DELETE FROM signup_attempts WHERE id = $1")
             .bind(attempt)
@@ -268,7 +304,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignupClient {
     }
 }
 
-/// Sign-up: a tenant, its owner and a first API token (shown once).
+/// Sign-up: a tenant, its owner and a first API token (shown once). The owner's address is
+/// unverified until they follow the link mailed to it.
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "platform", operation_id = "create_tenant",
     request_body = NewTenant,
     responses((status = 201, description = "created", body = CreatedTenant),
@@ -286,6 +323,6 @@ pub async fn sign_up(
             "sign-up is closed on this deployment".into(),
         ));
     }
-    let created = create_tenant_limited(&state.db, &input, client.0).await?;
+    let created = create_tenant_limited(&state.db, &state.platform_url, &input, client.0).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

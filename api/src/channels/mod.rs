@@ -294,7 +294,7 @@ fn optional_url(
 }
 
 /// An `http(s)://` URL to an IP literal on the deployment's allow-list, without credentials.
-fn allow_listed_url(url: &str, guard: &SsrfGuard) -> bool {
+pub(crate) fn allow_listed_url(url: &str, guard: &SsrfGuard) -> bool {
     if url.len() > 2048 {
         return false;
     }
@@ -316,7 +316,11 @@ fn allow_listed_url(url: &str, guard: &SsrfGuard) -> bool {
 }
 
 /// Where a channel may deliver: an allow-listed address, else a public `https://` URL.
-fn delivery_url_problem(field: &str, url: &str, guard: &SsrfGuard) -> Option<FieldProblem> {
+pub(crate) fn delivery_url_problem(
+    field: &str,
+    url: &str,
+    guard: &SsrfGuard,
+) -> Option<FieldProblem> {
     if allow_listed_url(url, guard) {
         None
     } else {
@@ -353,7 +357,7 @@ fn example(kind: ChannelKind) -> &'static str {
     }
 }
 
-fn is_slack_webhook(url: &str) -> bool {
+pub(crate) fn is_slack_webhook(url: &str) -> bool {
     https_url_problem("config.webhook_url", url).is_none()
         && url.parse::<http::Uri>().ok().is_some_and(|uri| {
             uri.host()

@@ -26,42 +26,98 @@ pub fn routes() -> Router<AppState> {
         .route(checker::api_client::RESULTS_PATH, post(results_handler))
 }
 
-/// How often the asking checker runs (`tick` query parameter, seconds; Lambda: every minute).
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-pub struct PlanTick {
+/// The plan request's query: the [`CheckEvent`] (region, shard, and for a re-check the monitors
+/// as comma-separated ids) and how often the asking checker runs (`tick`, seconds; Lambda: every
+/// minute).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PlanQuery {
+    pub region: String,
+    #[serde(default)]
+    pub shard: u32,
+    #[serde(default = "one")]
+    pub shards: u32,
     #[serde(default = "sixty")]
     pub tick: u32,
+    /// [`checker::api_client::RECHECK_PARAM`]: the monitors to check now.
+    #[serde(default)]
+    pub recheck: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn sixty() -> u32 {
     60
 }
 
-/// Enabled monitors that run in `region`, fall in the event's shard and are due at `now`.
+impl PlanQuery {
+    /// The event the query stands for; a re-check list must hold 1 to
+    /// [`plan::MAX_RECHECK_MONITORS`] monitor ids as sent (the event holds each once).
+    pub fn event(&self) -> ApiResult<CheckEvent> {
+        let mut recheck = Vec::new();
+        if let Some(list) = &self.recheck {
+            let field = checker::api_client::RECHECK_PARAM;
+            let ids: Vec<&str> = list.split(',').map(str::trim).collect();
+            if ids.len() > plan::MAX_RECHECK_MONITORS {
+                return Err(ApiError::field(
+                    field,
+                    format!("at most {} monitor ids", plan::MAX_RECHECK_MONITORS),
+                ));
+            }
+            for id in ids {
+                let id: Uuid = id.parse().map_err(|_| {
+                    ApiError::field(field, "must be monitor ids (UUIDs) separated by commas")
+                })?;
+                recheck.push(id);
+            }
+            recheck.sort_unstable();
+            recheck.dedup();
+        }
+        Ok(CheckEvent {
+            region: self.region.clone(),
+            shard: self.shard,
+            shards: self.shards,
+            recheck,
+        })
+    }
+}
+
+/// Enabled monitors that run in `region`, fall in the event's shard and are due at `now`; for a
+/// re-check, exactly the named monitors among those enabled in `region`, due or not (ids of
+/// other regions' or disabled monitors are left out without a word: the checker learns nothing
+/// of them). Checks whose every result the engine wants are marked `report_always`: re-checks,
+/// and monitors whose confirmed state is not operational.
 pub async fn work_plan(
     db: &PgPool,
     event: &CheckEvent,
     tick_secs: u32,
     now: chrono::DateTime<Utc>,
 ) -> ApiResult<WorkPlan> {
-    let rows: Vec<(Uuid, Uuid, serde_json::Value, i32, Option<String>)> = sqlx::query_as(
-        "SELECT m.id, m.tenant_id, m.spec, m.interval_seconds, s.status FROM monitors m \
+    let recheck = event.is_recheck();
+    let rows: Vec<(Uuid, Uuid, serde_json::Value, i32, Option<String>, bool)> = sqlx::query_as(
+        "SELECT m.id, m.tenant_id, m.spec, m.interval_seconds, s.status, \
+           EXISTS (SELECT 1 FROM monitor_state ms WHERE ms.monitor_id = m.id AND ms.state <> 'operational') \
+         FROM monitors m \
          LEFT JOIN monitor_region_state s ON s.monitor_id = m.id AND s.region = $1 \
          WHERE m.enabled AND (cardinality(m.regions) = 0 OR $1 = ANY (m.regions)) \
+           AND ($2::uuid[] IS NULL OR m.id = ANY ($2)) \
          ORDER BY m.id",
     )
     .bind(&event.region)
+    .bind(recheck.then_some(&event.recheck))
     .fetch_all(db)
     .await?;
     let mut checks = Vec::with_capacity(rows.len());
-    for (monitor_id, tenant_id, spec, interval, last_status) in rows {
-        if plan::shard_of(monitor_id, event.shards) != event.shard
-            || !plan::is_due(
-                monitor_id,
-                interval.max(1) as u32,
-                now.timestamp(),
-                tick_secs,
-            )
+    for (monitor_id, tenant_id, spec, interval, last_status, not_operational) in rows {
+        if !recheck
+            && (plan::shard_of(monitor_id, event.shards) != event.shard
+                || !plan::is_due(
+                    monitor_id,
+                    interval.max(1) as u32,
+                    now.timestamp(),
+                    tick_secs,
+                ))
         {
             continue;
         }
@@ -77,6 +133,7 @@ pub async fn work_plan(
             tenant_id,
             spec,
             last_status: last_status.as_deref().and_then(parse_status),
+            report_always: recheck || not_operational,
         });
     }
     Ok(WorkPlan {
@@ -103,10 +160,10 @@ pub async fn plan_handler(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    Query(event): Query<CheckEvent>,
-    Query(tick): Query<PlanTick>,
+    Query(query): Query<PlanQuery>,
 ) -> ApiResult<Response> {
     let signed_region = verify_signature(&state, &method, &uri, &headers, b"").await?;
+    let event = query.event()?;
     if event.shards == 0 || event.shard >= event.shards {
         return Err(ApiError::field(
             "shard",
@@ -120,13 +177,13 @@ pub async fn plan_handler(
         ));
     }
     same_region(&signed_region, &event.region)?;
-    if !(1..=3600).contains(&tick.tick) {
+    if !(1..=3600).contains(&query.tick) {
         return Err(ApiError::field(
             "tick",
             "must be between 1 and 3600 seconds",
         ));
     }
-    let plan = work_plan(&state.db, &event, tick.tick, Utc::now()).await?;
+    let plan = work_plan(&state.db, &event, query.tick, Utc::now()).await?;
     // The ETag covers what the checker acts on, not when the plan was generated.
     let body = serde_json::to_vec(&plan.checks).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..16]));
@@ -163,17 +220,26 @@ fn check_result_times(report: &FastPathReport, now: chrono::DateTime<Utc>) -> Ap
 }
 
 /// What a fast-path report changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Recorded {
     /// Results stored (an older result than the stored one changes nothing).
     pub recorded: usize,
     /// Results for monitors the region does not check: unknown, disabled, another region's, or
     /// with a tenant that is not the monitor's.
     pub ignored: usize,
+    /// Re-checks the engine asks for (one request per region), to dispatch after the commit.
+    pub rechecks: Vec<crate::engine::dispatch::RecheckRequest>,
 }
 
-/// Records failures and status changes per (monitor, region) as the checkers report them.
-pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<Recorded> {
+/// Records failures and status changes per (monitor, region) as the checkers report them, and
+/// lets the incident engine decide each touched monitor's state in the same transaction
+/// (`regions`: the deployment's, for monitors that name none). The re-checks it asks for are
+/// returned in [`Recorded::rechecks`], to dispatch once committed.
+pub async fn record_results(
+    db: &PgPool,
+    regions: &[String],
+    report: &FastPathReport,
+) -> ApiResult<Recorded> {
     let mut tx = db.begin().await?;
     // Only monitors of the tenant the plan named, enabled and checked from this region: a report
     // cannot touch another tenant's monitor or speak for a region the plan leaves out.
@@ -189,6 +255,7 @@ pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<R
     .into_iter()
     .collect();
     let mut outcome = Recorded::default();
+    let mut touched = std::collections::BTreeSet::new();
     for result in &report.results {
         if checked_here.get(&result.monitor_id) != Some(&result.tenant_id) {
             outcome.ignored += 1;
@@ -198,13 +265,20 @@ pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<R
             .failure
             .map(|f| serde_json::to_value(f).map_err(|e| ApiError::Internal(e.to_string())))
             .transpose()?;
+        let detail = serde_json::to_value(result.detail.clone().unwrap_or_default())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // Consecutive failures (down or degraded) and successes per region: the engine's counts.
         let done = sqlx::query(
-            "INSERT INTO monitor_region_state (monitor_id, region, status, since, last_checked_at, last_error, last_failure) \
-             SELECT m.id, $3, $4, $5, $5, $6, $7 FROM monitors m WHERE m.id = $1 AND m.tenant_id = $2 \
+            "INSERT INTO monitor_region_state (monitor_id, region, status, since, last_checked_at, last_error, last_failure, \
+               fail_streak, ok_streak, detail) \
+             SELECT m.id, $3, $4, $5, $5, $6, $7, ($4 <> 'up')::int, ($4 = 'up')::int, $8 \
+             FROM monitors m WHERE m.id = $1 AND m.tenant_id = $2 \
              ON CONFLICT (monitor_id, region) DO UPDATE SET \
                since = CASE WHEN monitor_region_state.status = EXCLUDED.status THEN monitor_region_state.since ELSE EXCLUDED.since END, \
                status = EXCLUDED.status, last_checked_at = EXCLUDED.last_checked_at, last_error = EXCLUDED.last_error, \
-               last_failure = EXCLUDED.last_failure \
+               last_failure = EXCLUDED.last_failure, detail = EXCLUDED.detail, \
+               fail_streak = CASE WHEN EXCLUDED.status = 'up' THEN 0 ELSE monitor_region_state.fail_streak + 1 END, \
+               ok_streak = CASE WHEN EXCLUDED.status = 'up' THEN monitor_region_state.ok_streak + 1 ELSE 0 END \
              WHERE monitor_region_state.last_checked_at <= EXCLUDED.last_checked_at",
         )
         .bind(result.monitor_id)
@@ -214,11 +288,23 @@ pub async fn record_results(db: &PgPool, report: &FastPathReport) -> ApiResult<R
         .bind(result.checked_at)
         .bind(&result.error)
         .bind(failure)
+        .bind(detail)
         .execute(&mut *tx)
         .await?;
         outcome.recorded += done.rows_affected() as usize;
+        if done.rows_affected() > 0 {
+            touched.insert(result.monitor_id);
+        }
+    }
+    // In id order, so two reports touching the same monitors lock them in the same order.
+    let now = Utc::now();
+    for monitor_id in touched {
+        outcome
+            .rechecks
+            .extend(crate::engine::evaluate(&mut tx, monitor_id, regions, now).await?);
     }
     tx.commit().await?;
+    outcome.rechecks = crate::engine::state::merge_rechecks(std::mem::take(&mut outcome.rechecks));
     Ok(outcome)
 }
 
@@ -234,7 +320,17 @@ pub async fn results_handler(
         .map_err(|e| ApiError::BadRequest(format!("results report: {e}")))?;
     same_region(&signed_region, &report.region)?;
     check_result_times(&report, Utc::now())?;
-    let recorded = record_results(&state.db, &report).await?;
+    let recorded = record_results(&state.db, &state.config.regions, &report).await?;
+    if !recorded.rechecks.is_empty() {
+        // Asked once committed, without holding up the checker's request.
+        let recheck = state.recheck.clone();
+        let requests = recorded.rechecks.clone();
+        tokio::spawn(async move {
+            for e in recheck.recheck(requests).await {
+                tracing::warn!(error = %e, "re-check not dispatched");
+            }
+        });
+    }
     if recorded.ignored > 0 {
         tracing::warn!(
             region = %report.region, run_id = %report.run_id, ignored = recorded.ignored,

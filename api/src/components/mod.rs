@@ -25,6 +25,20 @@ pub struct ComponentInput {
     pub position: i32,
     #[serde(default)]
     pub group_id: Option<Uuid>,
+    /// Pins the status visitors see, whatever its monitors and incidents say; absent: none.
+    #[serde(default)]
+    pub status_override: Option<StatusOverride>,
+}
+
+/// A status a person pins on a component (Statuspage's vocabulary, plus maintenance).
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusOverride {
+    Operational,
+    DegradedPerformance,
+    PartialOutage,
+    MajorOutage,
+    UnderMaintenance,
 }
 
 /// A partial change; `group_id: null` takes the component out of its group.
@@ -36,6 +50,10 @@ pub struct ComponentPatch {
     pub position: Option<i32>,
     #[serde(default, with = "double_option")]
     pub group_id: Option<Option<Uuid>>,
+    /// `null` lets the monitors and incidents decide again.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<StatusOverride>)]
+    pub status_override: Option<Option<StatusOverride>>,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize, PartialEq, sqlx::FromRow)]
@@ -45,6 +63,10 @@ pub struct Component {
     pub description: String,
     pub position: i32,
     pub group_id: Option<Uuid>,
+    /// The pinned status (see [`StatusOverride`]); `null`: monitors and incidents decide.
+    #[serde(default)]
+    #[schema(value_type = Option<StatusOverride>)]
+    pub status_override: Option<String>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -52,7 +74,8 @@ pub struct Component {
 
 crate::rest::write::row!(Component, ComponentGroup);
 
-const COLUMNS: &str = "id, name, description, position, group_id, version, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, description, position, group_id, status_override, version, created_at, updated_at";
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
 pub(crate) mod double_option {
@@ -124,8 +147,8 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &ComponentInput) -> Api
     .await?;
     let name = input.name.trim();
     let component = sqlx::query_as(&format!(
-        "INSERT INTO components (id, tenant_id, name, description, position, group_id) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO components (id, tenant_id, name, description, position, group_id, status_override) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(tenant_id)
@@ -133,6 +156,7 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &ComponentInput) -> Api
     .bind(&input.description)
     .bind(input.position)
     .bind(input.group_id)
+    .bind(input.status_override.as_ref().map(crate::rest::stored_name))
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| write_error(e, name))?;
@@ -180,6 +204,7 @@ pub async fn patch(
     sqlx::query_as(&format!(
         "UPDATE components SET name = coalesce($4, name), description = coalesce($5, description), \
          position = coalesce($6, position), group_id = CASE WHEN $7 THEN $8 ELSE group_id END, \
+         status_override = CASE WHEN $9 THEN $10 ELSE status_override END, \
          version = version + 1, updated_at = now() \
          WHERE tenant_id = $1 AND id = $2 AND ($3::int IS NULL OR version = $3) RETURNING {COLUMNS}"
     ))
@@ -191,6 +216,14 @@ pub async fn patch(
     .bind(patch.position)
     .bind(patch.group_id.is_some())
     .bind(patch.group_id.flatten())
+    .bind(patch.status_override.is_some())
+    .bind(
+        patch
+            .status_override
+            .flatten()
+            .as_ref()
+            .map(crate::rest::stored_name),
+    )
     .fetch_optional(db)
     .await
     .map_err(|e| write_error(e, name.unwrap_or_default()))

@@ -43,6 +43,7 @@ pub(super) struct MonitorRow {
     pub(super) regions: Vec<String>,
     pub(super) enabled: bool,
     pub(super) component_id: Option<Uuid>,
+    pub(super) confirmation: crate::engine::policy::Confirmation,
 }
 
 /// Everything a document covers, each kind sorted by name.
@@ -112,19 +113,33 @@ pub(super) async fn load(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<
     .fetch_all(&mut *conn)
     .await?;
     components.sort_by(|a, b| a.name.cmp(&b.name));
-    type Row = (Uuid, String, Value, i32, Vec<String>, bool, Option<Uuid>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, name, spec, interval_seconds, regions, enabled, component_id \
+    type Row = (
+        Uuid,
+        String,
+        Value,
+        i32,
+        Vec<String>,
+        bool,
+        Option<Uuid>,
+        Value,
+    );
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT id, name, spec, interval_seconds, regions, enabled, component_id, {} \
          FROM monitors WHERE tenant_id = $1",
-    )
+        crate::engine::policy::CONFIRMATION_JSON
+    ))
     .bind(tenant_id)
     .fetch_all(&mut *conn)
     .await?;
     let mut monitors = rows
         .into_iter()
         .map(
-            |(id, name, spec, interval_seconds, regions, enabled, component_id)| {
+            |(id, name, spec, interval_seconds, regions, enabled, component_id, confirmation)| {
                 Ok(MonitorRow {
+                    confirmation: crate::engine::policy::Confirmation::from_json(confirmation)
+                        .map_err(|e| {
+                            ApiError::Internal(format!("stored confirmation of monitor {id}: {e}"))
+                        })?,
                     spec: serde_json::from_value(spec).map_err(|e| {
                         ApiError::Internal(format!("stored spec of monitor {id}: {e}"))
                     })?,

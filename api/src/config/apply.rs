@@ -98,8 +98,9 @@ pub(super) async fn write(
     };
     for monitor in &work.monitors.creates {
         sqlx::query(
-            "INSERT INTO monitors (id, tenant_id, name, kind, spec, interval_seconds, regions, enabled, component_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO monitors (id, tenant_id, name, kind, spec, interval_seconds, regions, enabled, component_id, \
+             confirm_quorum, confirm_failures, confirm_recoveries, regional_after_seconds, flap_changes, flap_window_minutes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(Uuid::new_v4())
         .bind(tenant_id)
@@ -110,13 +111,21 @@ pub(super) async fn write(
         .bind(&monitor.regions)
         .bind(monitor.enabled)
         .bind(component_id(monitor))
+        .bind(monitor.confirmation.regions)
+        .bind(monitor.confirmation.failures)
+        .bind(monitor.confirmation.recoveries)
+        .bind(monitor.confirmation.regional_outage_after_seconds)
+        .bind(monitor.confirmation.flapping_changes)
+        .bind(monitor.confirmation.flapping_window_minutes)
         .execute(&mut *conn)
         .await?;
     }
     for (id, monitor) in &work.monitors.updates {
         sqlx::query(
             "UPDATE monitors SET kind = $3, spec = $4, interval_seconds = $5, regions = $6, \
-             enabled = $7, component_id = $8, version = version + 1, updated_at = now() \
+             enabled = $7, component_id = $8, confirm_quorum = $9, confirm_failures = $10, \
+             confirm_recoveries = $11, regional_after_seconds = $12, flap_changes = $13, \
+             flap_window_minutes = $14, version = version + 1, updated_at = now() \
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant_id)
@@ -127,6 +136,12 @@ pub(super) async fn write(
         .bind(&monitor.regions)
         .bind(monitor.enabled)
         .bind(component_id(monitor))
+        .bind(monitor.confirmation.regions)
+        .bind(monitor.confirmation.failures)
+        .bind(monitor.confirmation.recoveries)
+        .bind(monitor.confirmation.regional_outage_after_seconds)
+        .bind(monitor.confirmation.flapping_changes)
+        .bind(monitor.confirmation.flapping_window_minutes)
         .execute(&mut *conn)
         .await?;
     }

@@ -97,6 +97,12 @@ pub struct MonitorConfig {
     /// The name of the component this monitor feeds; absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// How the incident engine confirms an outage; absent: the defaults.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::engine::policy::Confirmation::is_default"
+    )]
+    pub confirmation: crate::engine::policy::Confirmation,
 }
 
 fn default_interval() -> i32 {

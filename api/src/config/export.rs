@@ -54,6 +54,7 @@ fn document(current: &Current) -> ConfigDocument {
                     regions: m.regions.clone(),
                     enabled: m.enabled,
                     component: current.component_name(m.component_id).map(str::to_owned),
+                    confirmation: m.confirmation,
                 })
                 .collect(),
         ),

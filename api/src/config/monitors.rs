@@ -113,6 +113,7 @@ pub(super) fn plan_monitors(
                 regions: monitor.regions.clone(),
                 enabled: monitor.enabled,
                 component_id: None,
+                confirmation: monitor.confirmation,
             };
             if let Err(ApiError::Validation(found)) = input.validate(regions) {
                 problems.extend(
@@ -154,6 +155,7 @@ pub(super) fn plan_monitors(
                             ),
                             ("regions", now.regions != monitor.regions),
                             ("enabled", now.enabled != monitor.enabled),
+                            ("confirmation", now.confirmation != monitor.confirmation),
                             (
                                 "component",
                                 current.component_name(now.component_id)

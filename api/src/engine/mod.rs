@@ -4,4 +4,14 @@
 //! component status and raise alerts ([`crate::alerts`]); recovery resolves them; maintenance
 //! windows suppress.
 
+pub mod components;
 pub mod dispatch;
+pub mod incident;
+pub mod policy;
+pub mod publish;
+pub mod state;
+pub mod sweep;
+
+pub use publish::routes;
+pub use state::{evaluate, MonitorState};
+pub use sweep::run_sweeper;

@@ -116,9 +116,30 @@ pub struct Incident {
     pub components: Vec<AffectedComponent>,
     /// Newest first.
     pub updates: Vec<IncidentUpdate>,
+    /// `manual` (written by a person) or `engine` (opened by the incident engine).
+    #[serde(default = "manual")]
+    pub source: String,
+    /// The monitor whose confirmed outage opened it (engine incidents).
+    #[serde(default)]
+    pub monitor_id: Option<Uuid>,
+    /// Engine incidents: failing and healthy regions with the failing phase, error kind, status
+    /// code, TLS details and timings. Addresses and raw errors only with the `admin` scope.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub evidence: Option<serde_json::Value>,
+    /// A draft is not on the public page, its feeds or with subscribers until published
+    /// (`POST /api/v1/incidents/{id}/publish`).
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub published_at: Option<DateTime<Utc>>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+fn manual() -> String {
+    "manual".into()
 }
 
 crate::rest::write::row!(Incident);
@@ -255,6 +276,14 @@ pub async fn create(db: &PgPool, tenant_id: Uuid, input: &IncidentInput) -> ApiR
     .execute(&mut *tx)
     .await?;
     set_components(&mut tx, tenant_id, id, &input.components).await?;
+    // Subscribers and the team hear of it in this transaction (a draft tells nobody).
+    crate::subscribers::notify::incident_changed(
+        &mut tx,
+        tenant_id,
+        id,
+        crate::subscribers::notify::IncidentChange::Created,
+    )
+    .await?;
     tx.commit().await?;
     get(db, tenant_id, id).await
 }
@@ -269,9 +298,16 @@ type IncidentRow = (
     i32,
     DateTime<Utc>,
     DateTime<Utc>,
+    (
+        String,
+        Option<Uuid>,
+        Option<serde_json::Value>,
+        Option<DateTime<Utc>>,
+    ),
 );
 const INCIDENT_COLUMNS: &str =
-    "id, title, status, impact, started_at, resolved_at, version, created_at, updated_at";
+    "id, title, status, impact, started_at, resolved_at, version, created_at, updated_at, \
+     (source, monitor_id, evidence, published_at)";
 
 async fn hydrate(db: &PgPool, tenant_id: Uuid, rows: Vec<IncidentRow>) -> ApiResult<Vec<Incident>> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
@@ -303,8 +339,14 @@ async fn hydrate(db: &PgPool, tenant_id: Uuid, rows: Vec<IncidentRow>) -> ApiRes
                 version,
                 created_at,
                 updated_at,
+                (source, monitor_id, evidence, published_at),
             )| {
                 Ok(Incident {
+                    source,
+                    monitor_id,
+                    evidence,
+                    draft: published_at.is_none(),
+                    published_at,
                     id,
                     title,
                     status: parse_stored("status", &status)?,
@@ -516,6 +558,18 @@ pub async fn add_update(
         .execute(&mut *tx)
         .await?;
     }
+    // Subscribers and the team hear of the update in this transaction (a draft tells nobody).
+    crate::subscribers::notify::incident_changed(
+        &mut tx,
+        tenant_id,
+        id,
+        if input.status == IncidentStatus::Resolved {
+            crate::subscribers::notify::IncidentChange::Resolved
+        } else {
+            crate::subscribers::notify::IncidentChange::Updated
+        },
+    )
+    .await?;
     tx.commit().await?;
     get(db, tenant_id, id).await.map(Some)
 }
@@ -538,10 +592,10 @@ pub async fn delete(
 }
 
 /// What a status page shows: every unresolved incident and those resolved in the last `days`
-/// days, newest first (at most 50).
+/// days, newest first (at most 50). Drafts never.
 pub async fn recent(db: &PgPool, tenant_id: Uuid, days: i32) -> ApiResult<Vec<Incident>> {
     let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
-        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant_id = $1 \
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE tenant_id = $1 AND published_at IS NOT NULL \
          AND (status <> 'resolved' OR resolved_at > now() - make_interval(days => $2)) \
          ORDER BY (status <> 'resolved') DESC, started_at DESC, id DESC LIMIT 50"
     ))

@@ -84,9 +84,17 @@ async fn list_incidents(
     ApiQuery(filter): ApiQuery<IncidentFilter>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<Incident>>> {
-    Ok(Json(
-        super::list(&state.db, who.tenant_id, &filter, &page).await?,
-    ))
+    let mut page = super::list(&state.db, who.tenant_id, &filter, &page).await?;
+    page.items = page.items.into_iter().map(|i| shown(&who, i)).collect();
+    Ok(Json(page))
+}
+
+/// An incident as this token may see it: the evidence's addresses and raw errors only with the
+/// `admin` scope.
+pub(crate) fn shown(who: &ApiTenant, mut incident: Incident) -> Incident {
+    incident.evidence =
+        crate::engine::incident::evidence_for(incident.evidence.take(), who.sees_secrets());
+    incident
 }
 
 #[utoipa::path(
@@ -106,7 +114,7 @@ async fn get_incident(
     who: ApiTenant,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Tagged<Incident>> {
-    let incident = super::get(&state.db, who.tenant_id, id).await?;
+    let incident = shown(&who, super::get(&state.db, who.tenant_id, id).await?);
     Ok(Tagged(StatusCode::OK, incident.version, incident))
 }
 

@@ -151,6 +151,8 @@ pub async fn create(
     .execute(&mut *tx)
     .await?;
     set_components(&mut tx, tenant_id, id, &input.component_ids).await?;
+    // Subscribers and the team hear it is scheduled, in this transaction.
+    crate::subscribers::notify::maintenance_created(&mut tx, tenant_id, id).await?;
     tx.commit().await?;
     get(db, tenant_id, id).await
 }
@@ -334,6 +336,8 @@ pub async fn patch(
     if let Some(ids) = &patch.component_ids {
         set_components(&mut tx, tenant_id, id, ids).await?;
     }
+    // Started, ended (by hand) or updated: subscribers and the team hear it in this transaction.
+    crate::subscribers::notify::maintenance_edited(&mut tx, tenant_id, id).await?;
     tx.commit().await?;
     get(db, tenant_id, id).await.map(Some)
 }
@@ -344,14 +348,29 @@ pub async fn delete(
     id: Uuid,
     expected: Option<i32>,
 ) -> ApiResult<bool> {
+    let mut tx = db.begin().await?;
+    // A window that has not ended is cancelled: told before its row goes, in this transaction.
+    let current: Option<bool> = sqlx::query_scalar(
+        "SELECT true FROM maintenances WHERE tenant_id = $1 AND id = $2 \
+         AND ($3::int IS NULL OR version = $3) FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(expected)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if current.is_some() {
+        crate::subscribers::notify::maintenance_deleting(&mut tx, tenant_id, id).await?;
+    }
     let done = sqlx::query(
         "DELETE FROM maintenances WHERE tenant_id = $1 AND id = $2 AND ($3::int IS NULL OR version = $3)",
     )
     .bind(tenant_id)
     .bind(id)
     .bind(expected)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 

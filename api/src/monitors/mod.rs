@@ -6,6 +6,7 @@ pub(crate) mod routes;
 
 pub use routes::routes;
 
+use crate::engine::policy::Confirmation;
 use crate::rest::error::{ApiError, ApiResult, FieldProblem};
 use checker::spec::MonitorSpec;
 use chrono::{DateTime, Utc};
@@ -89,6 +90,9 @@ pub struct MonitorInput {
     pub enabled: bool,
     #[serde(default)]
     pub component_id: Option<Uuid>,
+    /// How the incident engine confirms an outage across regions; absent: the defaults.
+    #[serde(default)]
+    pub confirmation: Confirmation,
 }
 
 fn default_interval() -> i32 {
@@ -108,6 +112,7 @@ pub struct Monitor {
     pub regions: Vec<String>,
     pub enabled: bool,
     pub component_id: Option<Uuid>,
+    pub confirmation: Confirmation,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -144,6 +149,12 @@ impl MonitorInput {
                 ),
             });
         }
+        let region_count = if self.regions.is_empty() {
+            known_regions.len()
+        } else {
+            self.regions.len()
+        };
+        problems.extend(self.confirmation.problems(region_count, ""));
         for (i, region) in self.regions.iter().enumerate() {
             if !known_regions.contains(region) {
                 problems.push(FieldProblem {
@@ -174,10 +185,15 @@ type MonitorRow = (
     i32,
     DateTime<Utc>,
     DateTime<Utc>,
+    serde_json::Value,
 );
 
+/// The last column is [`crate::engine::policy::CONFIRMATION_JSON`].
 const MONITOR_COLUMNS: &str =
-    "id, name, spec, interval_seconds, regions, enabled, component_id, version, created_at, updated_at";
+    "id, name, spec, interval_seconds, regions, enabled, component_id, version, created_at, updated_at, \
+     jsonb_build_object('regions', confirm_quorum, 'failures', confirm_failures, \
+     'recoveries', confirm_recoveries, 'regional_outage_after_seconds', regional_after_seconds, \
+     'flapping_changes', flap_changes, 'flapping_window_minutes', flap_window_minutes)";
 
 fn from_row(row: MonitorRow) -> ApiResult<Monitor> {
     let (
@@ -191,9 +207,12 @@ fn from_row(row: MonitorRow) -> ApiResult<Monitor> {
         version,
         created_at,
         updated_at,
+        confirmation,
     ) = row;
     let spec = serde_json::from_value(spec)
         .map_err(|e| ApiError::Internal(format!("stored spec of monitor {id}: {e}")))?;
+    let confirmation = Confirmation::from_json(confirmation)
+        .map_err(|e| ApiError::Internal(format!("stored confirmation of monitor {id}: {e}")))?;
     Ok(Monitor {
         id,
         name,
@@ -202,6 +221,7 @@ fn from_row(row: MonitorRow) -> ApiResult<Monitor> {
         regions,
         enabled,
         component_id,
+        confirmation,
         version,
         created_at,
         updated_at,
@@ -237,8 +257,9 @@ pub async fn create(
     .await?;
     check_plan(&mut *tx, tenant_id, input).await?;
     let row: MonitorRow = sqlx::query_as(&format!(
-        "INSERT INTO monitors (id, tenant_id, name, kind, spec, interval_seconds, regions, enabled, component_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {MONITOR_COLUMNS}"
+        "INSERT INTO monitors (id, tenant_id, name, kind, spec, interval_seconds, regions, enabled, component_id, \
+         confirm_quorum, confirm_failures, confirm_recoveries, regional_after_seconds, flap_changes, flap_window_minutes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {MONITOR_COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(tenant_id)
@@ -249,6 +270,12 @@ pub async fn create(
     .bind(&input.regions)
     .bind(input.enabled)
     .bind(input.component_id)
+    .bind(input.confirmation.regions)
+    .bind(input.confirmation.failures)
+    .bind(input.confirmation.recoveries)
+    .bind(input.confirmation.regional_outage_after_seconds)
+    .bind(input.confirmation.flapping_changes)
+    .bind(input.confirmation.flapping_window_minutes)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| write_error(e, input))?;
@@ -320,7 +347,9 @@ pub async fn replace(
     let spec = serde_json::to_value(&input.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
     let row: Option<MonitorRow> = sqlx::query_as(&format!(
         "UPDATE monitors SET name = $4, kind = $5, spec = $6, interval_seconds = $7, regions = $8, \
-         enabled = $9, component_id = $10, version = version + 1, updated_at = now() \
+         enabled = $9, component_id = $10, confirm_quorum = $11, confirm_failures = $12, \
+         confirm_recoveries = $13, regional_after_seconds = $14, flap_changes = $15, flap_window_minutes = $16, \
+         version = version + 1, updated_at = now() \
          WHERE tenant_id = $1 AND id = $2 AND ($3::int IS NULL OR version = $3) RETURNING {MONITOR_COLUMNS}"
     ))
     .bind(tenant_id)
@@ -333,6 +362,12 @@ pub async fn replace(
     .bind(&input.regions)
     .bind(input.enabled)
     .bind(input.component_id)
+    .bind(input.confirmation.regions)
+    .bind(input.confirmation.failures)
+    .bind(input.confirmation.recoveries)
+    .bind(input.confirmation.regional_outage_after_seconds)
+    .bind(input.confirmation.flapping_changes)
+    .bind(input.confirmation.flapping_window_minutes)
     .fetch_optional(db)
     .await
     .map_err(|e| write_error(e, input))?;

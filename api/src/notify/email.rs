@@ -168,7 +168,69 @@ fn render(
             .map_err(|e| format!("invalid recipient address {address:?}: {e}"))?;
         builder = builder.to(mailbox);
     }
+    if let Some(url) = &message.unsubscribe_url {
+        builder = builder
+            .header(ListUnsubscribe::for_url(url)?)
+            .header(ListUnsubscribePost);
+    }
     builder.body(body(message)).map_err(|e| e.to_string())
+}
+
+/// RFC 2369 / RFC 8058 `List-Unsubscribe: <https://…>`: with [`ListUnsubscribePost`], mail
+/// clients offer a one-click unsubscribe that `POST`s `List-Unsubscribe=One-Click` to the URL.
+#[derive(Debug, Clone)]
+pub struct ListUnsubscribe(String);
+
+impl ListUnsubscribe {
+    /// One `http(s)://` URL, without whitespace or angle brackets (it goes into a header).
+    pub fn for_url(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        let plain = (url.starts_with("https://") || url.starts_with("http://"))
+            && !url
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ','));
+        if plain {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err(format!("invalid unsubscribe URL {url:?}"))
+        }
+    }
+}
+
+impl lettre::message::header::Header for ListUnsubscribe {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let url = s.trim().trim_start_matches('<').trim_end_matches('>');
+        Self::for_url(url).map_err(Into::into)
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), format!("<{}>", self.0))
+    }
+}
+
+/// RFC 8058 `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+#[derive(Debug, Clone)]
+pub struct ListUnsubscribePost;
+
+impl lettre::message::header::Header for ListUnsubscribePost {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(
+            Self::name(),
+            "List-Unsubscribe=One-Click".to_owned(),
+        )
+    }
 }
 
 /// The title prefixed by the event, e.g. `[Down] Checkout API is down`.

@@ -1,10 +1,26 @@
 //! The transactional outbox: messages are written in the same transaction as the state change
 //! that causes them, and sent later by workers in any app server, so nothing committed is lost
 //! on a crash and nothing is sent for a change that rolled back.
+//!
+//! Inserting rows `NOTIFY`s [`WAKE_CHANNEL`] (a trigger, migration 0013), which PostgreSQL
+//! delivers at the caller's commit and never for a rollback, so idle workers
+//! ([`worker::run_workers`]) wake within milliseconds; they also poll, for a notification lost
+//! while a listener reconnected. [`log`] reads the delivery log and re-sends parked messages.
+
+pub mod deliver;
+pub mod log;
+pub mod routes;
+pub mod worker;
+
+pub use routes::routes;
+pub use worker::{run_workers, DeliveryConfig};
 
 use crate::notify::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+/// The `LISTEN`/`NOTIFY` channel that says "new outbox rows are due".
+pub const WAKE_CHANNEL: &str = "statuspage_outbox";
 
 /// Who an outbox row is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +48,7 @@ pub async fn enqueue(
         Recipient::Address(a) => (None, None, Some(a.as_str())),
     };
     let json = serde_json::to_value(message).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    // The insert's trigger (migration 0013) wakes the workers when the caller commits.
     sqlx::query(
         "INSERT INTO outbox (id, tenant_id, channel_id, subscriber_id, address, event, message) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -57,8 +57,22 @@ pub struct StatusPageSettings {
     /// When an unverified claim lapses ([`DOMAIN_CLAIM_TTL_HOURS`] after it was made); the
     /// domain is then released. `null` once verified.
     pub domain_claim_expires_at: Option<DateTime<Utc>>,
+    /// What the incident engine does with a confirmed outage: `publish` an incident at once
+    /// (the default), open it as a `draft` for a person to publish, or `off` (alerts only).
+    #[serde(default)]
+    pub auto_incidents: AutoIncidents,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
+}
+
+/// See [`StatusPageSettings::auto_incidents`].
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoIncidents {
+    #[default]
+    Publish,
+    Draft,
+    Off,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Default, Deserialize)]
@@ -74,6 +88,7 @@ pub struct StatusPagePatch {
     /// `null` removes the custom domain.
     #[serde(default, with = "crate::components::double_option")]
     pub custom_domain: Option<Option<String>>,
+    pub auto_incidents: Option<AutoIncidents>,
 }
 
 type Row = (
@@ -89,10 +104,11 @@ type Row = (
     DateTime<Utc>,
     bool,
     Option<DateTime<Utc>>,
+    String,
 );
 const COLUMNS: &str = "title, description, visibility, password_hash, branding, custom_domain, \
                        domain_token, domain_verified_at, version, updated_at, exclude_maintenance, \
-                       domain_claimed_at";
+                       domain_claimed_at, auto_incidents";
 
 fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
     let (
@@ -108,6 +124,7 @@ fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
         updated_at,
         exclude_maintenance,
         claimed_at,
+        auto_incidents,
     ) = row;
     let domain_claim_expires_at = match (&domain, verified_at) {
         // A claim written without its time (by an older writer) runs from the last change.
@@ -136,6 +153,7 @@ fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
         domain_verified_at: verified_at,
         domain_verification,
         domain_claim_expires_at,
+        auto_incidents: parse_stored("auto_incidents", &auto_incidents)?,
         version,
         updated_at,
     })
@@ -286,6 +304,7 @@ pub async fn patch(
                              ELSE domain_claimed_at END, \
          domain_check_failures = CASE WHEN $8 THEN 0 ELSE domain_check_failures END, \
          exclude_maintenance = coalesce($11, exclude_maintenance), \
+         auto_incidents = coalesce($12, auto_incidents), \
          version = version + 1, updated_at = now() \
          WHERE tenant_id = $1 AND ($2::int IS NULL OR version = $2) RETURNING {COLUMNS}"
     ))
@@ -300,6 +319,7 @@ pub async fn patch(
     .bind(domain.clone().flatten())
     .bind(token.as_ref().map(|t| t.trim_start_matches(crate::accounts::auth::TOKEN_PREFIX).to_owned()))
     .bind(patch.exclude_maintenance)
+    .bind(patch.auto_incidents.as_ref().map(stored_name))
     .fetch_optional(db)
     .await
     .map_err(|e| match &e {

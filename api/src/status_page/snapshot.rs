@@ -29,6 +29,16 @@ type RegionStateRow = (
     Option<serde_json::Value>,
 );
 
+/// (monitor, name, component name, component id, the engine's state, flapping).
+type PageMonitorRow = (
+    Uuid,
+    String,
+    Option<String>,
+    Option<Uuid>,
+    Option<String>,
+    Option<bool>,
+);
+
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusSnapshot {
     pub tenant: Tenant,
@@ -37,6 +47,14 @@ pub struct StatusSnapshot {
     /// Worst current status over all monitors; `None` before any check ran.
     pub overall: Option<CheckStatus>,
     pub monitors: Vec<MonitorStatus>,
+    /// Every component with the status it shows: its override, else the worst of its monitors,
+    /// open incidents naming it and maintenance in progress.
+    #[serde(default)]
+    pub components: Vec<ComponentState>,
+    /// The banner's status: the worst of the components, the monitors on none and the open
+    /// incidents (`None` before anything is known). `overall` is its three-level form.
+    #[serde(default)]
+    pub page_status: Option<crate::engine::components::PageStatus>,
     /// Unresolved incidents and those resolved in the last 14 days, newest first.
     #[serde(default)]
     pub incidents: Vec<super::public::PublicIncident>,
@@ -53,6 +71,13 @@ pub struct MonitorStatus {
     pub name: String,
     pub component: Option<String>,
     pub status: Option<CheckStatus>,
+    /// The incident engine's confirmed state (`regional_outage` is some regions failing below
+    /// the quorum, told apart from `major_outage`); `None` before the engine saw a result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::engine::MonitorState>,
+    /// Changing state too often: `state` is held and alerts paused until it settles.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flapping: bool,
     /// The `24h` entry of `uptime_windows`.
     pub uptime_24h: Option<f64>,
     /// Uptime over the last 24 hours, 7, 30 and 90 days (from the start of the hour that long
@@ -63,6 +88,15 @@ pub struct MonitorStatus {
     #[serde(default)]
     pub days: Vec<DayStatus>,
     pub regions: Vec<RegionStatus>,
+}
+
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentState {
+    pub id: Uuid,
+    pub name: String,
+    pub status: crate::engine::components::PageStatus,
+    /// The status was pinned by a person.
+    pub overridden: bool,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,8 +253,9 @@ pub async fn build_snapshot(
             .fetch_optional(db)
             .await?;
     let (title, exclude_maintenance) = page.unzip();
-    let monitors: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
-        "SELECT m.id, m.name, c.name FROM monitors m \
+    let monitors: Vec<PageMonitorRow> = sqlx::query_as(
+        "SELECT m.id, m.name, c.name, c.id, s.state, s.flapping FROM monitors m \
+         LEFT JOIN monitor_state s ON s.monitor_id = m.id \
          LEFT JOIN components c ON c.id = m.component_id AND c.tenant_id = m.tenant_id \
          WHERE m.tenant_id = $1 AND m.enabled ORDER BY c.position NULLS LAST, c.name, m.name",
     )
@@ -262,90 +297,188 @@ pub async fn build_snapshot(
         }
     };
 
+    let components: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, name, status_override FROM components WHERE tenant_id = $1 ORDER BY position, name",
+    )
+    .bind(tenant.id)
+    .fetch_all(db)
+    .await?;
+    let in_maintenance: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT mc.component_id FROM maintenance_components mc \
+         JOIN maintenances w ON w.id = mc.maintenance_id AND w.tenant_id = mc.tenant_id \
+         WHERE mc.tenant_id = $1 AND w.status <> 'completed' \
+           AND (w.status IN ('in_progress', 'verifying') OR (w.auto_transition AND w.starts_at <= now())) \
+           AND (NOT w.auto_transition OR w.ends_at > now())",
+    )
+    .bind(tenant.id)
+    .fetch_all(db)
+    .await?;
+    use crate::engine::components::{worst as worst_page, PageStatus};
+    let mut by_component: HashMap<Uuid, Option<PageStatus>> = HashMap::new();
+    let overridden: HashMap<Uuid, PageStatus> = components
+        .iter()
+        .filter_map(|(id, _, o)| o.as_deref().and_then(PageStatus::parse).map(|o| (*id, o)))
+        .collect();
+    let mut page_status: Option<PageStatus> = None;
     let mut overall: Option<CheckStatus> = None;
     let monitors = monitors
         .into_iter()
-        .map(|(id, name, component)| {
-            // ClickHouse has every check; the fast path may be newer (results land there first).
-            let mut regions: Vec<RegionStatus> = latest
-                .iter()
-                .filter(|l| l.monitor_id == id)
-                .map(|l| RegionStatus {
-                    region: l.region.clone(),
-                    status: from_clickhouse_status(l.status),
-                    last_total_us: Some(l.total_us),
-                    last_checked_at: from_micros(l.last_checked_at),
-                    error: None,
-                    failure: None,
-                    failure_text: None,
-                    p50_24h_us: None,
-                    p95_24h_us: None,
-                })
-                .collect();
-            for (monitor_id, region, status, checked_at, error, failure) in &states {
-                let Some(status) = (*monitor_id == id).then(|| parse_status(status)).flatten()
-                else {
-                    continue;
-                };
-                let failure = failure_of(error.as_deref(), failure.as_ref());
-                match regions.iter_mut().find(|r| &r.region == region) {
-                    Some(r) if r.last_checked_at <= *checked_at => {
-                        r.status = status;
-                        r.set_failure(error.clone(), failure);
-                    }
-                    Some(r) if r.status != CheckStatus::Up => r.set_failure(error.clone(), failure),
-                    Some(_) => {}
-                    None => regions.push(RegionStatus {
-                        region: region.clone(),
-                        status,
-                        last_total_us: None,
-                        last_checked_at: *checked_at,
-                        error: error.clone(),
-                        failure,
-                        failure_text: failure.map(|f| f.sentence()),
+        .map(
+            |(id, name, component, component_id, engine_state, flapping)| {
+                let engine_state = engine_state
+                    .as_deref()
+                    .and_then(crate::engine::MonitorState::parse);
+                // ClickHouse has every check; the fast path may be newer (results land there first).
+                let mut regions: Vec<RegionStatus> = latest
+                    .iter()
+                    .filter(|l| l.monitor_id == id)
+                    .map(|l| RegionStatus {
+                        region: l.region.clone(),
+                        status: from_clickhouse_status(l.status),
+                        last_total_us: Some(l.total_us),
+                        last_checked_at: from_micros(l.last_checked_at),
+                        error: None,
+                        failure: None,
+                        failure_text: None,
                         p50_24h_us: None,
                         p95_24h_us: None,
-                    }),
+                    })
+                    .collect();
+                for (monitor_id, region, status, checked_at, error, failure) in &states {
+                    let Some(status) = (*monitor_id == id).then(|| parse_status(status)).flatten()
+                    else {
+                        continue;
+                    };
+                    let failure = failure_of(error.as_deref(), failure.as_ref());
+                    match regions.iter_mut().find(|r| &r.region == region) {
+                        Some(r) if r.last_checked_at <= *checked_at => {
+                            r.status = status;
+                            r.set_failure(error.clone(), failure);
+                        }
+                        Some(r) if r.status != CheckStatus::Up => {
+                            r.set_failure(error.clone(), failure)
+                        }
+                        Some(_) => {}
+                        None => regions.push(RegionStatus {
+                            region: region.clone(),
+                            status,
+                            last_total_us: None,
+                            last_checked_at: *checked_at,
+                            error: error.clone(),
+                            failure,
+                            failure_text: failure.map(|f| f.sentence()),
+                            p50_24h_us: None,
+                            p95_24h_us: None,
+                        }),
+                    }
                 }
-            }
-            for latency in history.latency_24h.iter().filter(|l| l.monitor_id == id) {
-                if let (Some(r), Some(q)) = (
-                    regions.iter_mut().find(|r| r.region == latency.region),
-                    latency.total,
-                ) {
-                    r.p50_24h_us = Some(q.p50);
-                    r.p95_24h_us = Some(q.p95);
+                for latency in history.latency_24h.iter().filter(|l| l.monitor_id == id) {
+                    if let (Some(r), Some(q)) = (
+                        regions.iter_mut().find(|r| r.region == latency.region),
+                        latency.total,
+                    ) {
+                        r.p50_24h_us = Some(q.p50);
+                        r.p95_24h_us = Some(q.p95);
+                    }
                 }
-            }
-            regions.sort_by(|a, b| a.region.cmp(&b.region));
-            let status = combine_regions(&regions.iter().map(|r| r.status).collect::<Vec<_>>());
-            if let Some(s) = status {
-                overall = Some(overall.map_or(s, |o| worst(o, s)));
-            }
-            let uptime_windows = uptime_windows(&history, id);
-            MonitorStatus {
-                id,
-                uptime_24h: uptime_windows
-                    .iter()
-                    .find(|w| w.window == "24h")
-                    .and_then(|w| w.percent),
-                name,
-                component,
-                status,
-                uptime_windows,
-                days: days(&history, id),
-                regions,
-            }
-        })
+                regions.sort_by(|a, b| a.region.cmp(&b.region));
+                let status = combine_regions(&regions.iter().map(|r| r.status).collect::<Vec<_>>());
+                let shown = PageStatus::of_monitor(engine_state, status);
+                match component_id {
+                    Some(c) => {
+                        let slot = by_component.entry(c).or_default();
+                        *slot = worst_page(*slot, shown);
+                    }
+                    None => page_status = worst_page(page_status, shown),
+                }
+                // A component pinned by a person speaks for its monitors on the banner.
+                if !component_id.is_some_and(|c| overridden.contains_key(&c)) {
+                    let confirmed = shown.map(PageStatus::as_check_status);
+                    for s in status.into_iter().chain(confirmed) {
+                        overall = Some(overall.map_or(s, |o| worst(o, s)));
+                    }
+                }
+                let uptime_windows = uptime_windows(&history, id);
+                MonitorStatus {
+                    id,
+                    uptime_24h: uptime_windows
+                        .iter()
+                        .find(|w| w.window == "24h")
+                        .and_then(|w| w.percent),
+                    name,
+                    component,
+                    status,
+                    state: engine_state,
+                    flapping: flapping.unwrap_or(false),
+                    uptime_windows,
+                    days: days(&history, id),
+                    regions,
+                }
+            },
+        )
         .collect();
     let history = PublicHistory::read(db, tenant.id).await?;
     let generated_at = Utc::now();
+    // Open incidents raise their components and the banner (published ones: drafts never
+    // reach the history).
+    let open: Vec<&super::public::PublicIncident> = history
+        .incidents
+        .iter()
+        .filter(|i| i.resolved_at.is_none())
+        .collect();
+    let mut known = Vec::new();
+    let components: Vec<ComponentState> = components
+        .into_iter()
+        .map(|(id, name, _)| {
+            let status = match overridden.get(&id) {
+                Some(pinned) => Some(*pinned),
+                None => {
+                    let mut status = by_component.get(&id).copied().flatten();
+                    for incident in &open {
+                        for c in incident.components.iter().filter(|c| c.name == name) {
+                            status = worst_page(status, Some(PageStatus::of_incident(c.status)));
+                        }
+                    }
+                    if in_maintenance.contains(&id) {
+                        status = worst_page(status, Some(PageStatus::UnderMaintenance));
+                    }
+                    status
+                }
+            };
+            if status.is_some() {
+                known.push(id);
+            }
+            // Nothing known about it (no monitor checked yet, no incident): operational.
+            ComponentState {
+                id,
+                overridden: overridden.contains_key(&id),
+                name,
+                status: status.unwrap_or(PageStatus::Operational),
+            }
+        })
+        .collect();
+    for c in components.iter().filter(|c| known.contains(&c.id)) {
+        page_status = worst_page(page_status, Some(c.status));
+        if !c.overridden || c.status != PageStatus::Operational {
+            let s = c.status.as_check_status();
+            overall = Some(overall.map_or(s, |o| worst(o, s)));
+        }
+    }
+    for incident in &open {
+        let impact = PageStatus::of_impact(incident.impact);
+        page_status = worst_page(page_status, impact);
+        if let Some(s) = impact.map(PageStatus::as_check_status) {
+            overall = Some(overall.map_or(s, |o| worst(o, s)));
+        }
+    }
     let snapshot = StatusSnapshot {
         tenant: tenant.clone(),
         title: title.unwrap_or_else(|| format!("{} status", tenant.name)),
         generated_at,
         overall,
         monitors,
+        components,
+        page_status,
         incidents: history.incidents(PAGE_INCIDENT_DAYS, generated_at),
         maintenances: history.maintenances(PAGE_MAINTENANCE_DAYS, generated_at),
         stale: !analytics_ok,

@@ -3,10 +3,15 @@
 //! confirmation, which finds its subscriber by the (random, single-use) confirm token alone.
 //!
 //! An email subscriber is double opt-in: it is created unconfirmed with a random confirm token,
-//! of which only the SHA-256 is stored, and becomes confirmed when someone follows the confirm
-//! URL. A webhook subscriber is confirmed at creation (the tenant vouches for it).
+//! of which only the SHA-256 is stored, the confirmation mail goes out through the outbox in the
+//! same transaction, and it becomes confirmed when someone follows the link and presses the
+//! button (a `POST`; the link's `GET` only shows the button, so link scanners confirm nothing).
+//! Webhook and Slack subscribers are confirmed at creation. Subscribing from the public page is
+//! [`public`]; what subscribers are told is [`notify`]; their links are [`links`].
 
+pub mod links;
 pub mod notify;
+pub mod public;
 pub mod routes;
 pub use routes::routes;
 
@@ -21,8 +26,7 @@ use sqlx::PgPool;
 use std::net::IpAddr;
 use uuid::Uuid;
 
-/// Where an email subscriber confirms: `GET {CONFIRM_PATH}?token=<token>`, public.
-pub const CONFIRM_PATH: &str = "/api/v1/public/subscriptions/confirm";
+pub use links::CONFIRM_PATH;
 /// Longest email address (RFC 5321 path limit), as tenancy allows.
 pub const EMAIL_MAX: usize = 254;
 pub const URL_MAX: usize = 2048;
@@ -34,13 +38,15 @@ pub const COMPONENTS_MAX: usize = 200;
 pub enum SubscriberKind {
     Email,
     Webhook,
+    /// A Slack incoming webhook (`https://hooks.slack.com/services/...`).
+    Slack,
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriberInput {
     pub kind: SubscriberKind,
-    /// An email address, or an `https://` URL for a webhook.
+    /// An email address, an `https://` URL for a webhook, or a Slack incoming webhook URL.
     pub target: String,
     /// The components to hear about; empty means every component.
     #[serde(default)]
@@ -64,14 +70,14 @@ pub struct CreatedSubscriber {
     #[serde(flatten)]
     pub subscriber: Subscriber,
     /// Email subscribers only: the relative URL that confirms the subscription,
-    /// `/api/v1/public/subscriptions/confirm?token=<token>`. It is what the confirmation email
-    /// will link to. **No email is sent yet**: until mail delivery exists, whoever creates the
-    /// subscriber gets the link here, once (the token is stored only as a SHA-256, and a replay
-    /// of the create through `Idempotency-Key` answers `null`).
+    /// `/api/v1/public/subscriptions/confirm?token=<token>` (its `GET` shows a button that
+    /// `POST`s). The confirmation email with this link is queued with the create; the link is
+    /// also shown here, once (the token is stored only as a SHA-256, and a replay of the create
+    /// through `Idempotency-Key` answers `null`).
     pub confirm_url: Option<String>,
 }
 
-/// `?kind=email|webhook&confirmed=true|false` on the list.
+/// `?kind=email|webhook|slack&confirmed=true|false` on the list.
 #[derive(utoipa::IntoParams, Debug, Clone, Default, Deserialize)]
 pub struct SubscriberFilter {
     pub kind: Option<String>,
@@ -198,42 +204,72 @@ fn already_subscribed() -> ApiError {
     ApiError::field("target", "is already subscribed")
 }
 
-/// Creates a subscriber; an email one gets its confirm token (see [`CreatedSubscriber`]).
-pub async fn create(
+/// Field problems of a subscriber's target: a plausible email address; for webhooks a public
+/// `https://` URL or an allow-listed address (the channels' rule); for Slack an incoming
+/// webhook URL or an allow-listed address. Deliveries pass the SSRF guard again at send time.
+pub(crate) fn target_problem(
+    kind: SubscriberKind,
+    target: &str,
+    guard: &checker::guard::SsrfGuard,
+) -> Option<FieldProblem> {
+    match kind {
+        SubscriberKind::Email => email_problem("target", target),
+        SubscriberKind::Webhook => crate::channels::delivery_url_problem("target", target, guard),
+        SubscriberKind::Slack => (!crate::channels::is_slack_webhook(target)
+            && !crate::channels::allow_listed_url(target, guard))
+        .then(|| FieldProblem {
+            field: "target".into(),
+            message: "must be a Slack incoming webhook URL, https://hooks.slack.com/services/..."
+                .into(),
+        }),
+    }
+}
+
+/// Checks an input: its target and components, each problem naming its field.
+pub(crate) async fn check_input(
     db: &PgPool,
     tenant_id: Uuid,
     input: &SubscriberInput,
-) -> ApiResult<CreatedSubscriber> {
-    let target = input.target.trim();
-    let mut problems: Vec<FieldProblem> = match input.kind {
-        SubscriberKind::Email => email_problem("target", target),
-        SubscriberKind::Webhook => https_url_problem("target", target),
-    }
-    .into_iter()
-    .collect();
+    guard: &checker::guard::SsrfGuard,
+) -> ApiResult<()> {
+    let mut problems: Vec<FieldProblem> = target_problem(input.kind, input.target.trim(), guard)
+        .into_iter()
+        .collect();
     problems.extend(component_id_problems(&input.component_ids));
     problems_to_result(problems)?;
-    check_components_exist(db, tenant_id, "component_ids[{i}]", &input.component_ids).await?;
+    check_components_exist(db, tenant_id, "component_ids[{i}]", &input.component_ids).await
+}
 
-    let kind = stored_name(&input.kind);
-    let mut tx = db.begin().await?;
-    limits::reserve(&mut tx, tenant_id, Bounded::Subscribers, 1).await?;
-    // Email addresses are told apart without case; URLs are compared exactly.
-    let taken: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM subscribers WHERE tenant_id = $1 AND kind = $2 \
-         AND CASE WHEN kind = 'email' THEN lower(target) = lower($3) ELSE target = $3 END)",
+/// The subscriber of this kind and target, if there is one (emails compared without case).
+pub(crate) async fn find_existing(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    kind: SubscriberKind,
+    target: &str,
+) -> Result<Option<(Uuid, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, confirmed_at IS NOT NULL FROM subscribers WHERE tenant_id = $1 AND kind = $2 \
+         AND CASE WHEN kind = 'email' THEN lower(target) = lower($3) ELSE target = $3 END",
     )
     .bind(tenant_id)
-    .bind(&kind)
+    .bind(stored_name(&kind))
     .bind(target)
-    .fetch_one(&mut *tx)
-    .await?;
-    if taken {
-        return Err(already_subscribed());
-    }
+    .fetch_optional(conn)
+    .await
+}
+
+/// Inserts a subscriber (after [`check_input`] and the plan's bound); an email one gets a
+/// confirm token and its confirmation mail in the outbox, in the same transaction. Returns the
+/// row and the token.
+pub(crate) async fn insert(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    input: &SubscriberInput,
+) -> ApiResult<(Subscriber, Option<String>)> {
+    let target = input.target.trim();
     let (token, confirmed_at) = match input.kind {
         SubscriberKind::Email => (Some(new_secret()), None),
-        SubscriberKind::Webhook => (None, Some(Utc::now())),
+        SubscriberKind::Webhook | SubscriberKind::Slack => (None, Some(Utc::now())),
     };
     let row: SubscriberRow = sqlx::query_as(&format!(
         "INSERT INTO subscribers (id, tenant_id, kind, target, component_ids, confirm_token_hash, confirmed_at) \
@@ -241,7 +277,7 @@ pub async fn create(
     ))
     .bind(Uuid::new_v4())
     .bind(tenant_id)
-    .bind(&kind)
+    .bind(stored_name(&input.kind))
     .bind(target)
     .bind(&input.component_ids)
     .bind(token.as_deref().map(secret_hash))
@@ -252,9 +288,34 @@ pub async fn create(
         sqlx::Error::Database(d) if d.is_unique_violation() => already_subscribed(),
         _ => e.into(),
     })?;
+    if let Some(token) = &token {
+        public::send_confirmation(tx, tenant_id, target, token).await?;
+    }
+    Ok((from_row(row)?, token))
+}
+
+/// Creates a subscriber; an email one gets its confirm token and confirmation mail (see
+/// [`CreatedSubscriber`]). `guard`: the deployment's delivery guard (its allow-list admits
+/// `http://` and private webhook URLs).
+pub async fn create(
+    db: &PgPool,
+    tenant_id: Uuid,
+    input: &SubscriberInput,
+    guard: &checker::guard::SsrfGuard,
+) -> ApiResult<CreatedSubscriber> {
+    check_input(db, tenant_id, input, guard).await?;
+    let mut tx = db.begin().await?;
+    limits::reserve(&mut tx, tenant_id, Bounded::Subscribers, 1).await?;
+    if find_existing(&mut tx, tenant_id, input.kind, input.target.trim())
+        .await?
+        .is_some()
+    {
+        return Err(already_subscribed());
+    }
+    let (subscriber, token) = insert(&mut tx, tenant_id, input).await?;
     tx.commit().await?;
     Ok(CreatedSubscriber {
-        subscriber: from_row(row)?,
+        subscriber,
         confirm_url: token.map(|t| format!("{CONFIRM_PATH}?token={t}")),
     })
 }
@@ -285,7 +346,7 @@ pub async fn list(
         .map(|k| {
             parse_stored::<SubscriberKind>("kind", k)
                 .map(|k| stored_name(&k))
-                .map_err(|_| ApiError::field("kind", "must be email or webhook"))
+                .map_err(|_| ApiError::field("kind", "must be email, webhook or slack"))
         })
         .transpose()?;
     let confirmed = match filter.confirmed.as_deref() {

@@ -1,5 +1,6 @@
 //! The regional checker: runs as an AWS Lambda function (one invocation per region, shard and
-//! minute), or probes one URL from the command line like `curl -w`.
+//! minute, and one per re-check the API asks for: the same event naming the monitors, through
+//! the same run), or probes one URL from the command line like `curl -w`.
 
 use anyhow::Context;
 use checker::api_client::ApiClient;

@@ -34,6 +34,11 @@ pub struct ServeConfig {
     /// Mark session cookies `Secure` (set when served over HTTPS).
     #[arg(long, env = "STATUSPAGE_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+    /// Where people reach the platform, e.g. `https://status.example.com`: the start of the
+    /// links in account mail (verification, invitations, password resets). Unset:
+    /// `http://<base domain>:<port>` (`https` with secure cookies).
+    #[arg(long, env = "STATUSPAGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Key signing the cookies of visitors who unlocked a password-protected status page (at
     /// least 32 characters). Unset: a random key generated once and kept in PostgreSQL
     /// (`platform_secrets`), shared by every app server. Never derived from CHECKER_SECRET.
@@ -69,6 +74,20 @@ pub struct ServeConfig {
     /// Seconds between local checker runs.
     #[arg(long, env = "CHECKER_INTERVAL_SECS", default_value_t = 60)]
     pub checker_interval_secs: u64,
+    /// How the incident engine's re-checks reach the other regions: `local` (this server's local
+    /// runner), `lambda` (the checker function of each region of CHECKER_REGIONS, invoked through
+    /// the AWS SDK) or `off` (the next scheduled checks confirm). Unset: `local` when the local
+    /// runner runs, else `off`.
+    #[arg(long, env = "STATUSPAGE_RECHECK")]
+    pub recheck: Option<String>,
+    /// The checker Lambda's name in every region, as `infra` deploys it
+    /// (STATUSPAGE_RECHECK=lambda).
+    #[arg(long, env = "CHECKER_FUNCTION_NAME", default_value = api::engine::dispatch::DEFAULT_CHECKER_FUNCTION)]
+    pub checker_function_name: String,
+    /// Endpoint override for AWS, e.g. a local emulator (`http://127.0.0.1:5000` for moto);
+    /// unset: AWS's own endpoints. Credentials come from the standard AWS chain.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
     /// Reverse proxies in front that append the client to `X-Forwarded-For`: `true` (one), a
     /// number, or `false` (the header is ignored; the TCP peer is the client).
     #[arg(long, env = "STATUSPAGE_TRUST_PROXY", default_value = "false")]
@@ -123,6 +142,7 @@ impl ServeConfig {
         if self.checker_interval_secs < 5 {
             anyhow::bail!("CHECKER_INTERVAL_SECS must be at least 5");
         }
+        self.recheck_mode()?;
         self.guard()?;
         self.smtp_settings()?;
         if super::pages::parse_trusted_proxies(&self.trust_proxy).is_none() {
@@ -186,6 +206,55 @@ impl ServeConfig {
         Ok(config)
     }
 
+    /// `STATUSPAGE_RECHECK`, with its default and what each choice needs.
+    pub fn recheck_mode(&self) -> anyhow::Result<RecheckMode> {
+        let mode = match self.recheck.as_deref().map(str::trim) {
+            None | Some("") if self.local_runner => RecheckMode::Local,
+            None | Some("") => RecheckMode::Off,
+            Some("local") => RecheckMode::Local,
+            Some("lambda") => RecheckMode::Lambda,
+            Some("off") => RecheckMode::Off,
+            Some(other) => {
+                anyhow::bail!("STATUSPAGE_RECHECK must be local, lambda or off, got {other:?}")
+            }
+        };
+        if mode == RecheckMode::Local && !self.local_runner {
+            anyhow::bail!(
+                "STATUSPAGE_RECHECK=local needs the local runner (CHECKER_LOCAL_RUNNER=true); use lambda or off"
+            );
+        }
+        if mode == RecheckMode::Lambda {
+            let name = self.checker_function_name.trim();
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                anyhow::bail!(
+                    "CHECKER_FUNCTION_NAME must be a Lambda function name (1-64 letters, digits, - and _), got {:?}",
+                    self.checker_function_name
+                );
+            }
+            if let Some(url) = self.aws_endpoint() {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    anyhow::bail!(
+                        "AWS_ENDPOINT_URL must be an http:// or https:// URL, got {url:?}"
+                    );
+                }
+            }
+        }
+        Ok(mode)
+    }
+
+    /// `AWS_ENDPOINT_URL` when set and not empty.
+    pub fn aws_endpoint(&self) -> Option<&str> {
+        self.aws_endpoint_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
     pub fn checker_interval(&self) -> Duration {
         Duration::from_secs(self.checker_interval_secs)
     }
@@ -198,6 +267,17 @@ impl ServeConfig {
             open_signup: self.open_signup,
         }
     }
+}
+
+/// How the engine's re-checks are dispatched (`STATUSPAGE_RECHECK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecheckMode {
+    /// To this server's local runner.
+    Local,
+    /// To the checker Lambda of each region.
+    Lambda,
+    /// Not at all: the next scheduled checks confirm.
+    Off,
 }
 
 fn valid_region(r: &str) -> bool {

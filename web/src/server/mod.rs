@@ -1,10 +1,12 @@
 //! The app server: configuration, the router that mounts the API and the pages, the local checker
 //! runner, and the demo (seed data and local targets).
 
+pub mod account;
 pub mod config;
 pub mod demo;
 pub mod headers;
 pub mod pages;
+pub mod subscribe;
 
 use crate::app::{shell, App};
 use api::rest::client::ClientAddr;
@@ -62,10 +64,16 @@ pub fn router(
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
+        .merge(subscribe::page_routes())
+        .merge(account::routes())
         .fallback(leptos_axum::file_and_error_handler::<WebState, _>(shell))
         .with_state(web_state.clone())
-        .layer(axum::middleware::from_fn_with_state(web_state, site_gate));
+        .layer(axum::middleware::from_fn_with_state(
+            web_state.clone(),
+            site_gate,
+        ));
     let routes = api::router(app)
+        .merge(subscribe::link_routes(web_state.clone()))
         .merge(pages)
         .layer(axum::middleware::from_fn(remember_client));
     headers::harden(routes, secure_cookies).layer(tower_http::trace::TraceLayer::new_for_http())
@@ -86,7 +94,10 @@ async fn remember_client(mut request: Request, next: Next) -> Response {
 /// tenant's host: a tenant's custom domain never shows the platform's sign-in form).
 /// A new public page of a tenant must be added here.
 fn tenant_site_path(path: &str) -> bool {
-    matches!(path, "/" | "/rpc/home" | UNLOCK_PATH) || path.starts_with("/pkg/")
+    matches!(
+        path,
+        "/" | "/rpc/home" | UNLOCK_PATH | api::subscribers::links::SUBSCRIBE_PATH
+    ) || path.starts_with("/pkg/")
 }
 
 /// Unknown subdomains and foreign hosts get a 404 page before any page renders; a verified
@@ -277,6 +288,49 @@ pub fn spawn_local_runner(
     guard: SsrfGuard,
     writer: statuspage_clickhouse::WriterConfig,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    spawn_local_runner_with_rechecks(app, addr, regions, interval, guard, writer, None)
+}
+
+/// The engine's re-check dispatcher for `STATUSPAGE_RECHECK`, and for `local` the receiving end
+/// the local runner takes ([`spawn_local_runner_with_rechecks`]). Built before the app state,
+/// which holds the dispatcher.
+pub async fn recheck_dispatch(
+    config: &config::ServeConfig,
+) -> anyhow::Result<(
+    Arc<dyn api::engine::dispatch::Recheck>,
+    Option<tokio::sync::mpsc::Receiver<checker::plan::CheckEvent>>,
+)> {
+    use api::engine::dispatch::{LambdaRecheck, LocalRecheck, NoRecheck};
+    Ok(match config.recheck_mode()? {
+        config::RecheckMode::Local => {
+            let (dispatch, rechecks) = LocalRecheck::channel();
+            (Arc::new(dispatch), Some(rechecks))
+        }
+        config::RecheckMode::Lambda => {
+            let dispatch = LambdaRecheck::new(
+                &config.regions,
+                config.checker_function_name.trim(),
+                config.aws_endpoint(),
+            )
+            .await;
+            tracing::info!(function = dispatch.function_name(), regions = ?config.regions, "re-checks invoke the checker Lambda of each region");
+            (Arc::new(dispatch), None)
+        }
+        config::RecheckMode::Off => (Arc::new(NoRecheck), None),
+    })
+}
+
+/// [`spawn_local_runner`], also running at once every re-check event `rechecks` delivers (the
+/// engine's [`api::engine::dispatch::LocalRecheck`] sends them), each as its own run.
+pub fn spawn_local_runner_with_rechecks(
+    app: &AppState,
+    addr: SocketAddr,
+    regions: Vec<String>,
+    interval: Duration,
+    guard: SsrfGuard,
+    writer: statuspage_clickhouse::WriterConfig,
+    rechecks: Option<tokio::sync::mpsc::Receiver<checker::plan::CheckEvent>>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let api = ApiClient::with_secrets(&format!("http://{addr}"), (*app.checker_secrets).clone())
         .map_err(|e| anyhow::anyhow!("checker API client: {e}"))?
         .with_tick(interval.as_secs().try_into().unwrap_or(u32::MAX));
@@ -295,8 +349,34 @@ pub fn spawn_local_runner(
     let replayer = AbortOnDrop(runner.store.spawn_replayer(SPOOL_REPLAY_EVERY));
     Ok(tokio::spawn(async move {
         let _replayer = replayer;
-        runner.run_forever().await
+        match rechecks {
+            Some(rechecks) => runner.run_with_rechecks(rechecks).await,
+            None => runner.run_forever().await,
+        }
     }))
+}
+
+/// Starts what turns checks into action in this app server: the incident engine's timers
+/// (regional outage, maintenance, flapping), the outbox workers that deliver every
+/// notification, alert routing's sweeper (grouping, repeats, escalation) and the maintenance
+/// announcer. All of them are safe with several app servers on one database (`SKIP LOCKED`).
+pub fn spawn_alerting(
+    app: &AppState,
+    delivery: api::outbox::DeliveryConfig,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    // Subscribers' links go to <slug>.<base domain> with the public URL's scheme and port.
+    api::subscribers::links::configure_from_platform_url(
+        &app.platform_url,
+        &app.config.base_domain,
+    );
+    vec![
+        tokio::spawn(api::engine::run_sweeper(app.clone())),
+        tokio::spawn(api::outbox::run_workers(app.clone(), delivery)),
+        tokio::spawn(api::alerts::run_sweeper(app.clone())),
+        tokio::spawn(api::subscribers::notify::run_maintenance_announcer(
+            app.clone(),
+        )),
+    ]
 }
 
 /// How often the local runner's spool is retried while batches wait in it (each write also

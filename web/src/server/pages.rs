@@ -81,7 +81,13 @@ pub fn status_view(snapshot: &StatusSnapshot) -> StatusView {
             .monitors
             .iter()
             .map(|m| {
-                let status = m.status.map(status_str).unwrap_or("unknown").to_owned();
+                // The engine's confirmed states that the three-level status cannot tell apart.
+                let status = match m.state {
+                    Some(api::engine::MonitorState::RegionalOutage) => "regional_outage",
+                    Some(api::engine::MonitorState::UnderMaintenance) => "under_maintenance",
+                    _ => m.status.map(status_str).unwrap_or("unknown"),
+                }
+                .to_owned();
                 MonitorView {
                     name: m.name.clone(),
                     component: m.component.clone(),
@@ -260,7 +266,8 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
             LoginError::Api(other) => internal(other),
         })?;
     set_cookie(&secret, SESSION_DAYS * 86_400, state.secure_cookies)?;
-    leptos_axum::redirect("/admin");
+    // A person in several tenants picks one first.
+    leptos_axum::redirect(super::account::landing_after_sign_in(&state.app.db, &secret).await);
     Ok(())
 }
 
@@ -286,7 +293,8 @@ pub async fn signup(
         password: Some(password.clone()),
     };
     // Limited per client like `POST /api/v1/tenants`.
-    api::accounts::tenancy::create_tenant_limited(&state.app.db, &input, client_ip(&headers))
+    let (db, url, client) = (&state.app.db, &state.app.platform_url, client_ip(&headers));
+    api::accounts::tenancy::create_tenant_limited(db, url, &input, client)
         .await
         .map_err(|e| match e {
             ApiError::TooManyRequests {
@@ -594,7 +602,11 @@ pub async fn admin_view() -> Result<AdminView, ServerFnError> {
         .public_port
         .map(|p| format!(":{p}"))
         .unwrap_or_default();
+    let email_verified = api::accounts::auth::email_verified(&app.db, user.user_id)
+        .await
+        .map_err(internal)?;
     Ok(AdminView {
+        email_verified,
         status_page_url: format!("http://{}.{}{port}/", tenant.0, app.config.base_domain),
         tenant_name: tenant.1,
         tenant_slug: tenant.0,
