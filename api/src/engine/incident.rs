@@ -222,7 +222,8 @@ impl Effects {
             _ => format!("{} is operational again.", self.facts.name),
         };
         if state.is_problem() && !healthy.is_empty() {
-            text.push_str(&format!(" Healthy: {}.", healthy.join(", ")));
+            // A region whose re-check has not come back yet is still "up" here: say what is known.
+            text.push_str(&format!(" Up at their last check: {}.", healthy.join(", ")));
         }
         text
     }
