@@ -12,87 +12,17 @@ use api::{ApiConfig, AppState};
 use chrono::Utc;
 use serde_json::json;
 use sqlx::PgPool;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
+use smtp_sink::{start_sink, Sink};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// A running smtp-sink.py, killed when dropped.
-struct Sink {
-    child: Child,
-    port: u16,
-    folder: PathBuf,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.folder);
-    }
-}
-
-fn start_sink() -> Sink {
-    let python = std::env::var("AIOSMTPD_PYTHON").unwrap_or_default();
-    assert!(
-        !python.is_empty() && Path::new(&python).exists(),
-        "AIOSMTPD_PYTHON must name a python that imports aiosmtpd (got {python:?}); run the tests \
-         with `./dev test`"
-    );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/smtp-sink.py");
-    let folder = std::env::temp_dir().join(format!("outbox-smtp-{}", Uuid::new_v4()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .arg("--port")
-        .arg(port.to_string())
-        .arg(&folder)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(
-        line.trim(),
-        format!("ready {port}"),
-        "smtp-sink.py did not start"
-    );
-    Sink {
-        child,
-        port,
-        folder,
-    }
-}
-
 /// (envelope recipients, raw message) of every mail the sink accepted.
 fn received(sink: &Sink) -> Vec<(Vec<String>, String)> {
-    let Ok(entries) = std::fs::read_dir(&sink.folder) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| {
-            let path = e.ok()?.path();
-            if path.extension()? != "json" {
-                return None;
-            }
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-            Some((
-                v["rcpt_tos"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(|r| r.as_str().map(str::to_owned))
-                    .collect(),
-                v["data"].as_str()?.to_owned(),
-            ))
-        })
+    smtp_sink::received(sink)
+        .into_iter()
+        .map(|(_, to, raw)| (to, raw))
         .collect()
 }
 

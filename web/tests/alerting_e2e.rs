@@ -18,10 +18,10 @@ use checker::guard::SsrfGuard;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use statuspage_clickhouse::{Analytics, WriterConfig};
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "../../api/tests/support/smtp_sink.rs"]
+mod smtp_sink;
+use smtp_sink::Sink;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -96,61 +96,11 @@ async fn receive(
     axum::http::StatusCode::NO_CONTENT
 }
 
-struct Sink {
-    child: Child,
-    folder: PathBuf,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.folder);
-    }
-}
-
-fn start_sink() -> (Sink, u16) {
-    let python = std::env::var("AIOSMTPD_PYTHON").unwrap_or_default();
-    assert!(
-        Path::new(&python).exists(),
-        "AIOSMTPD_PYTHON must name a python that imports aiosmtpd (./dev test sets it), got {python:?}"
-    );
-    let folder = std::env::temp_dir().join(format!("e2e-mail-{}", Uuid::new_v4()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/smtp-sink.py"))
-        .args(["--port", &port.to_string()])
-        .arg(&folder)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), format!("ready {port}"));
-    (Sink { child, folder }, port)
-}
-
-/// Subjects of the mail the sink received, with when the file appeared.
-fn mail_subjects(folder: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(folder) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| {
-            let v: Value = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
-            let data = v["data"].as_str()?.to_owned();
-            data.split("\r\n")
-                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))
-        })
+/// Subjects of the mail the sink received so far.
+fn mail_subjects(sink: &Sink) -> Vec<String> {
+    smtp_sink::received(sink)
+        .iter()
+        .filter_map(|(_, _, raw)| smtp_sink::header(raw, "Subject"))
         .collect()
 }
 
@@ -173,7 +123,8 @@ impl Platform {
             .expect("CLICKHOUSE_URL must point at a running ClickHouse: run `./dev test`");
         let analytics = Analytics::new(&url, &format!("test_{}", Uuid::new_v4().simple())).unwrap();
         analytics.migrate().await.unwrap();
-        let (sink, smtp_port) = start_sink();
+        let sink = smtp_sink::start_sink();
+        let smtp_port = sink.port;
         let smtp = api::notify::email::SmtpSettings::from_env_values(
             Some(&format!("smtp://127.0.0.1:{smtp_port}")),
             Some("Status <status@e2e.example>"),
@@ -321,7 +272,7 @@ impl Platform {
     async fn mail_with(&self, subject_part: &str, within: Duration) -> Duration {
         let started = Instant::now();
         loop {
-            if mail_subjects(&self.sink.folder)
+            if mail_subjects(&self.sink)
                 .iter()
                 .any(|s| s.contains(subject_part))
             {
@@ -330,7 +281,7 @@ impl Platform {
             assert!(
                 started.elapsed() < within,
                 "no mail with {subject_part:?} within {within:?}: {:?}",
-                mail_subjects(&self.sink.folder)
+                mail_subjects(&self.sink)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -592,7 +543,7 @@ async fn a_failing_target_reaches_the_team_confirmed_and_resolves_itself(pool: P
     p.wait_for_state(monitor_id, "under_maintenance", Duration::from_secs(10))
         .await;
     let hooks_before = p.hooks().len();
-    let mail_before = mail_subjects(&p.sink.folder).len();
+    let mail_before = mail_subjects(&p.sink).len();
     let broke = chrono::Utc::now();
     p.inbox.switches.set("checkout", Some(Breakage::Everywhere));
     // Wait until a failing check of every region has been recorded, then a little more.
@@ -627,12 +578,12 @@ async fn a_failing_target_reaches_the_team_confirmed_and_resolves_itself(pool: P
         "only maintenance notices under maintenance: {during:?}"
     );
     assert!(
-        mail_subjects(&p.sink.folder)
+        mail_subjects(&p.sink)
             .iter()
             .skip(mail_before)
             .all(|s| !s.contains("[Down]")),
         "{:?}",
-        mail_subjects(&p.sink.folder)
+        mail_subjects(&p.sink)
     );
     assert_eq!(
         p.state_of(monitor_id).await.as_deref(),

@@ -8,9 +8,8 @@ use api::{ApiConfig, AppState};
 use checker::guard::SsrfGuard;
 use sqlx::PgPool;
 use statuspage_clickhouse::Analytics;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "../../api/tests/support/smtp_sink.rs"]
+mod smtp_sink;
 use uuid::Uuid;
 use web::server::demo;
 
@@ -37,44 +36,6 @@ fn app(pool: PgPool) -> AppState {
     .with_delivery_guard(loopback())
 }
 
-/// smtp-sink.py on a free port writing into `folder`; killed on drop.
-struct Sink(Child);
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sink(folder: &Path) -> (Sink, u16) {
-    let python = std::env::var("AIOSMTPD_PYTHON").unwrap_or_default();
-    assert!(
-        Path::new(&python).exists(),
-        "AIOSMTPD_PYTHON must name a python that imports aiosmtpd (./dev test sets it), got {python:?}"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/smtp-sink.py");
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .args(["--port", &port.to_string()])
-        .arg(folder)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), format!("ready {port}"));
-    (Sink(child), port)
-}
-
 fn message(tenant_id: Uuid, title: &str) -> Message {
     Message {
         id: Uuid::new_v4(),
@@ -92,9 +53,8 @@ fn message(tenant_id: Uuid, title: &str) -> Message {
 
 #[sqlx::test(migrator = "api::MIGRATOR")]
 async fn the_demo_inbox_shows_what_the_demo_channels_receive(pool: PgPool) {
-    let mail_dir: PathBuf = std::env::temp_dir().join(format!("demo-inbox-{}", Uuid::new_v4()));
-    std::fs::create_dir_all(&mail_dir).unwrap();
-    let (_sink, smtp_port) = start_sink(&mail_dir);
+    let sink = smtp_sink::start_sink();
+    let (mail_dir, smtp_port) = (sink.folder.clone(), sink.port);
     let app = app(pool.clone());
     let regions = ["local-a".to_owned(), "local-b".to_owned()];
     let inbox = demo::DemoInbox::with_regions(Some(mail_dir.clone()), &regions);
@@ -220,5 +180,4 @@ async fn the_demo_inbox_shows_what_the_demo_channels_receive(pool: PgPool) {
     assert!(page.contains("broken in local-b only"), "{page}");
     press("repair").await;
     assert_eq!((from(a).await, from(b).await), (200, 200));
-    let _ = std::fs::remove_dir_all(&mail_dir);
 }
