@@ -199,3 +199,40 @@ async fn a_quorum_opens_a_major_incident_with_evidence_and_recovery_resolves_it(
     h.report("ap", &acme, monitor, "up").await;
     assert_eq!(h.alerts(&acme).await.len(), alerts.len());
 }
+
+/// Two reports of one region that overlap (a scheduled run and a re-check of the same monitors)
+/// arrive together with their results in opposite orders: both are recorded. Before results were
+/// written in one order, PostgreSQL answered one of them "deadlock detected" (a 500 the checker
+/// could only log), losing its failures.
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn overlapping_reports_of_one_region_never_deadlock(pool: PgPool) {
+    let h = Harness::new(pool);
+    let acme = h.tenant("acme").await;
+    let globex = h.tenant("globex").await;
+    let (_, first) = h.monitor(&acme, json!({})).await;
+    let (_, second) = h.monitor(&globex, json!({})).await;
+    let owner = |id: &Uuid| if *id == first { acme.id } else { globex.id };
+    let regions: Vec<String> = ["ap", "eu", "us"].iter().map(|r| r.to_string()).collect();
+    let report = |ids: [Uuid; 2],
+                  at: chrono::DateTime<chrono::Utc>|
+     -> checker::plan::FastPathReport {
+        serde_json::from_value(json!({
+            "region": "eu",
+            "run_id": Uuid::new_v4(),
+            "results": ids.iter().map(|id| json!({
+                "monitor_id": id, "tenant_id": owner(id), "status": "down", "checked_at": at,
+                "total_us": 1000, "error": "HTTP status 503", "failure": {"kind": "http_status", "code": 503},
+            })).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    };
+    for round in 0..10 {
+        let at = chrono::Utc::now() + chrono::Duration::milliseconds(round);
+        let (a, b) = (report([first, second], at), report([second, first], at));
+        let (a, b) = tokio::join!(
+            api::checkers::record_results(&h.pool, &regions, &a),
+            api::checkers::record_results(&h.pool, &regions, &b),
+        );
+        assert!(a.is_ok() && b.is_ok(), "round {round}: {a:?} / {b:?}");
+    }
+}

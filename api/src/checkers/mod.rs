@@ -256,7 +256,12 @@ pub async fn record_results(
     .collect();
     let mut outcome = Recorded::default();
     let mut touched = std::collections::BTreeSet::new();
-    for result in &report.results {
+    // Rows are written (and so locked) in one order, by monitor then time: two reports of one
+    // region that overlap (a scheduled run and a re-check) wait for each other instead of
+    // deadlocking, as they did when each wrote in its own order.
+    let mut results: Vec<&checker::plan::ReportedResult> = report.results.iter().collect();
+    results.sort_by_key(|r| (r.monitor_id, r.checked_at));
+    for result in results {
         if checked_here.get(&result.monitor_id) != Some(&result.tenant_id) {
             outcome.ignored += 1;
             continue;

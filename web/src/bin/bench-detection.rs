@@ -198,7 +198,8 @@ async fn main() -> anyhow::Result<()> {
         let m = post("/api/v1/monitors", json!({
             "name": format!("target-{i}"), "type": "http", "url": format!("http://{local}/t/{i}"),
             "timeout_ms": 2000, "interval_seconds": args.interval_secs,
-            "confirmation": {"recoveries": 1},
+            // Outages repeat within minutes here: the flapping guard would hold them back.
+            "confirmation": {"recoveries": 1, "flapping_changes": 100},
         })).await?;
         monitors.push((i, m["id"].as_str().context("id")?.parse::<Uuid>()?));
     }
