@@ -546,14 +546,54 @@ ensure_playwright() {
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         _sp_apt_install nodejs npm || return 1
     fi
-    if [ ! -f "$dir/node_modules/playwright-core/package.json" ]; then
-        sp_log "installing playwright-core into $dir"
+    # axe-core: the accessibility checker the browser tests inject into the pages.
+    if [ ! -f "$dir/node_modules/playwright-core/package.json" ] || [ ! -f "$dir/node_modules/axe-core/axe.min.js" ]; then
+        sp_log "installing playwright-core and axe-core into $dir"
         mkdir -p "$dir"
         [ -f "$dir/package.json" ] || printf '{"private":true}\n' > "$dir/package.json"
-        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error playwright-core@1 >&2) || {
-            _sp_err "npm install playwright-core failed"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error playwright-core@1 axe-core@4 >&2) || {
+            _sp_err "npm install playwright-core axe-core failed"
             return 1
         }
     fi
     export STATUSPAGE_NODE_MODULES="$dir/node_modules"
+}
+
+# ensure_nginx: Debian's nginx binary (the page benchmark runs its own instance with its own
+# config on a loopback port; the system service is not used).
+ensure_nginx() {
+    if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+        return 0
+    fi
+    # nginx-light would do too; plain `nginx` is the package every Debian release has.
+    _sp_apt_install nginx || return 1
+    [ -x /usr/sbin/nginx ] || { _sp_err "nginx installed but /usr/sbin/nginx is missing"; return 1; }
+}
+
+# ensure_wrk: Debian's wrk (closed-loop HTTP load: throughput at saturation).
+ensure_wrk() {
+    if command -v wrk >/dev/null 2>&1; then
+        return 0
+    fi
+    _sp_apt_install wrk || return 1
+    command -v wrk >/dev/null 2>&1 || { _sp_err "wrk installed but not on PATH"; return 1; }
+}
+
+# ensure_oha: the oha load generator (open loop at a fixed rate with `-q`), from crates.io into
+# $STATUSPAGE_CACHE/tools (a release build: several minutes the first time); prepends its bin
+# folder to PATH.
+ensure_oha() {
+    local root="$STATUSPAGE_CACHE/tools"
+    if [ ! -x "$root/bin/oha" ]; then
+        command -v cargo >/dev/null 2>&1 || { _sp_err "cargo not found (needed to install oha)"; return 1; }
+        sp_log "installing oha into $root (cargo install --locked: several minutes)"
+        cargo install oha --locked --root "$root" >&2 || {
+            _sp_err "cargo install oha --locked failed"
+            return 1
+        }
+    fi
+    case ":$PATH:" in
+        *":$root/bin:"*) ;;
+        *) export PATH="$root/bin:$PATH" ;;
+    esac
 }

@@ -15,9 +15,10 @@ mod writer;
 
 pub use queries::{RegionLatest, UptimeSummary};
 pub use reports::{
-    Apdex, ApdexTrend, BarStatus, Counts, DailyBar, MonitorBars, MonitorUptime, PhaseLatency,
-    Quantiles, RegionCounts, RegionLatency, Resolution, Series, SeriesPoint, StatusPageAnalytics,
-    APDEX_BIN_MS, STATUS_PAGE_WINDOWS,
+    Apdex, ApdexTrend, BarStatus, ChartPeriod, Counts, DailyBar, GroupCharts, GroupLatency,
+    GroupSeries, MonitorBars, MonitorGroup, MonitorUptime, PhaseLatency, Quantiles, RegionCounts,
+    RegionLatency, Resolution, Series, SeriesPoint, StatusPageAnalytics, APDEX_BIN_MS,
+    CHART_PERIODS, STATUS_PAGE_WINDOWS,
 };
 pub use row::{CheckRow, STATUS_DEGRADED, STATUS_DOWN, STATUS_UP};
 pub use window::{Source, TimeWindow};

@@ -226,6 +226,69 @@ pub struct Series {
     pub points: Vec<SeriesPoint>,
 }
 
+/// Monitors figured together as one (a status page component): their checks are merged, so the
+/// percentiles are those of all the group's checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorGroup {
+    pub id: Uuid,
+    pub monitors: Vec<Uuid>,
+}
+
+/// A chart series of one [`MonitorGroup`]: per bucket, counts and total-time percentiles per
+/// region, or all regions together (region `""`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSeries {
+    pub group_id: Uuid,
+    /// Ordered by region, then time; buckets without checks are absent.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// One chart period of [`Analytics::group_charts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartPeriod {
+    /// `24h`, `7d` or `30d` ([`CHART_PERIODS`]).
+    pub label: String,
+    /// From the start of the first bucket up to now.
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub resolution: Resolution,
+    /// One per group with monitors, in the groups' order: the points of every region and, with
+    /// region `""`, of all regions together (per region only when asked for).
+    pub series: Vec<GroupSeries>,
+}
+
+/// Latency of one [`MonitorGroup`] from one region (or all together, region `""`) over a
+/// window; down checks are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupLatency {
+    pub group_id: Uuid,
+    pub region: String,
+    pub counts: Counts,
+    /// Checks with a latency (not down).
+    pub samples: u64,
+    /// Every phase; `None` without samples.
+    pub phases: Option<PhaseLatency>,
+}
+
+/// What a status page's charts show of its components: series for each [`CHART_PERIODS`] entry
+/// and the last 24 hours' phase breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupCharts {
+    pub generated_at: DateTime<Utc>,
+    pub periods: Vec<ChartPeriod>,
+    /// Over [`TimeWindow::status_page`]`(now, 1)`: all regions together (region `""`) and, when
+    /// asked for, per region.
+    pub latency_24h: Vec<GroupLatency>,
+}
+
+/// Chart periods: label, buckets and bucket resolution. The 24-hour chart is the end of the
+/// 7-day one (the same hourly buckets).
+pub const CHART_PERIODS: [(&str, i64, Resolution); 3] = [
+    ("24h", 24, Resolution::Hour),
+    ("7d", 7 * 24, Resolution::Hour),
+    ("30d", 30, Resolution::Day),
+];
+
 /// Apdex over a window with threshold T: satisfied = not down and total <= T, tolerating = not
 /// down and T < total <= 4T, frustrated = the rest (slower, or down).
 /// Score = (satisfied + tolerating / 2) / checks.
@@ -626,6 +689,49 @@ fn part_sql(part: &Part, tenant_filter: &str, columns: Columns) -> String {
 
 /// The outer query over the parts; `by_region: false` sums the regions (region `''`).
 fn query_sql(parts: &[Part], tenant_filter: &str, columns: Columns, by_region: bool) -> String {
+    keyed_query_sql(parts, tenant_filter, columns, by_region, None)
+}
+
+/// [`query_sql`] with the monitors of each group merged into one: the result's `monitor_id` is
+/// the group's id (the filter must name the groups' monitors only).
+fn grouped_query_sql(
+    parts: &[Part],
+    groups: &[MonitorGroup],
+    tenant: Uuid,
+    columns: Columns,
+    by_region: bool,
+) -> String {
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    for group in groups {
+        for monitor in &group.monitors {
+            from.push(format!("toUUID('{monitor}')"));
+            to.push(format!("toUUID('{}')", group.id));
+        }
+    }
+    let monitors: Vec<Uuid> = groups.iter().flat_map(|g| g.monitors.clone()).collect();
+    let key = format!(
+        "arrayElement([{}], indexOf([{}], monitor_id))",
+        to.join(", "),
+        from.join(", ")
+    );
+    keyed_query_sql(
+        parts,
+        &tenant_filter(tenant, &monitors),
+        columns,
+        by_region,
+        Some(&key),
+    )
+}
+
+/// `monitor_key`: an expression of `monitor_id` to group by instead (its value is returned as
+/// `monitor_id`).
+fn keyed_query_sql(
+    parts: &[Part],
+    tenant_filter: &str,
+    columns: Columns,
+    by_region: bool,
+    monitor_key: Option<&str>,
+) -> String {
     let union: Vec<String> = parts
         .iter()
         .map(|p| part_sql(p, tenant_filter, columns))
@@ -666,8 +772,17 @@ fn query_sql(parts: &[Part], tenant_filter: &str, columns: Columns, by_region: b
         ("'' AS region", "monitor_id, k")
     };
     outer[1] = region.to_owned();
+    let Some(monitor_key) = monitor_key else {
+        return format!(
+            "SELECT {} FROM ({}) GROUP BY {group}",
+            outer.join(", "),
+            union.join(" UNION ALL ")
+        );
+    };
+    outer[0] = format!("{monitor_key} AS group_key");
+    let group = group.replacen("monitor_id", "group_key", 1);
     format!(
-        "SELECT {} FROM ({}) GROUP BY {group}",
+        "SELECT group_key AS monitor_id, * EXCEPT (group_key) FROM (SELECT {} FROM ({}) GROUP BY {group})",
         outer.join(", "),
         union.join(" UNION ALL ")
     )
@@ -1259,6 +1374,208 @@ impl Analytics {
             })
             .collect();
         Ok(Series { resolution, points })
+    }
+
+    /// Chart series of each group (its monitors' checks merged) over `window` at `resolution`
+    /// (hourly or daily; raw reads hours): all regions together (region `""`) and, with
+    /// `by_region`, each region too. One series per group with monitors, in the groups' order.
+    pub async fn group_series(
+        &self,
+        tenant: Uuid,
+        groups: &[MonitorGroup],
+        window: TimeWindow,
+        resolution: Resolution,
+        by_region: bool,
+    ) -> Result<Vec<GroupSeries>> {
+        let groups: Vec<MonitorGroup> = groups
+            .iter()
+            .filter(|g| !g.monitors.is_empty())
+            .cloned()
+            .collect();
+        // No monitors: nothing to read (an empty filter would mean every monitor).
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (table, resolution) = match resolution {
+            Resolution::Day => (Table::Daily, Resolution::Day),
+            Resolution::Hour | Resolution::Raw => (Table::Hourly, Resolution::Hour),
+        };
+        let part = Part {
+            table,
+            ranges: vec![window.micros()],
+            key: Key::Bucket(resolution.bucket_secs()),
+        };
+        let mut sql = vec![grouped_query_sql(
+            std::slice::from_ref(&part),
+            &groups,
+            tenant,
+            Columns::Total,
+            false,
+        )];
+        if by_region {
+            sql.push(grouped_query_sql(
+                &[part],
+                &groups,
+                tenant,
+                Columns::Total,
+                true,
+            ));
+        }
+        let mut rows: Vec<TotalRow> = self.fetch("group series", &sql.join(" UNION ALL ")).await?;
+        rows.sort_by(|a, b| (a.monitor_id, &a.region, a.k).cmp(&(b.monitor_id, &b.region, b.k)));
+        Ok(groups
+            .iter()
+            .map(|g| GroupSeries {
+                group_id: g.id,
+                points: rows
+                    .iter()
+                    .filter(|r| r.monitor_id == g.id)
+                    .map(|row| {
+                        let total = row.total();
+                        SeriesPoint {
+                            at: DateTime::from_timestamp(row.k, 0).unwrap_or_default(),
+                            region: row.region.clone(),
+                            counts: row.counts(),
+                            mean_total_us: row.mean(),
+                            p50_total_us: total.map(|q| q.p50),
+                            p95_total_us: total.map(|q| q.p95),
+                            p99_total_us: total.map(|q| q.p99),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Every phase's percentiles of each group (its monitors' checks merged) over `window`:
+    /// all regions together (region `""`) and, with `by_region`, per region. Groups without
+    /// checks (or monitors) are absent.
+    pub async fn group_latency(
+        &self,
+        tenant: Uuid,
+        groups: &[MonitorGroup],
+        window: TimeWindow,
+        source: Source,
+        by_region: bool,
+    ) -> Result<Vec<GroupLatency>> {
+        let groups: Vec<MonitorGroup> = groups
+            .iter()
+            .filter(|g| !g.monitors.is_empty())
+            .cloned()
+            .collect();
+        let parts = parts_of(
+            plan(window.micros(), &[], source, self.horizons()),
+            Key::Tag(0),
+        );
+        if groups.is_empty() || parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = vec![grouped_query_sql(
+            &parts,
+            &groups,
+            tenant,
+            Columns::Latency,
+            false,
+        )];
+        if by_region {
+            sql.push(grouped_query_sql(
+                &parts,
+                &groups,
+                tenant,
+                Columns::Latency,
+                true,
+            ));
+        }
+        let mut rows: Vec<LatencyRow> = self
+            .fetch("group latency", &sql.join(" UNION ALL "))
+            .await?;
+        rows.sort_by(|a, b| (a.monitor_id, &a.region).cmp(&(b.monitor_id, &b.region)));
+        Ok(rows
+            .into_iter()
+            .map(|row| GroupLatency {
+                group_id: row.monitor_id,
+                counts: row.counts(),
+                samples: row.latency_samples,
+                phases: row.phases(),
+                region: row.region,
+            })
+            .collect())
+    }
+
+    /// What a status page's charts need of its components ([`MonitorGroup`]s): for each of
+    /// [`CHART_PERIODS`] a series per group (all regions together, and per region with
+    /// `by_region`), and the phase breakdown of the last 24 hours, in three concurrent queries.
+    /// The hourly periods end with the current (partial) hour, the daily one with today.
+    pub async fn group_charts(
+        &self,
+        tenant: Uuid,
+        groups: &[MonitorGroup],
+        now: DateTime<Utc>,
+        by_region: bool,
+    ) -> Result<GroupCharts> {
+        let start_of = |buckets: i64, resolution: Resolution| {
+            let secs = resolution.bucket_secs();
+            let current = now.timestamp().div_euclid(secs) * secs;
+            DateTime::from_timestamp(current - (buckets - 1) * secs, 0).unwrap_or(now)
+        };
+        let window_of = |buckets: i64, resolution: Resolution| TimeWindow {
+            start: start_of(buckets, resolution),
+            end: now.max(start_of(buckets, resolution) + Duration::seconds(1)),
+        };
+        let (_, hourly_buckets, _) = CHART_PERIODS[1];
+        let (_, daily_buckets, _) = CHART_PERIODS[2];
+        let (hourly, daily, latency_24h) = tokio::try_join!(
+            self.group_series(
+                tenant,
+                groups,
+                window_of(hourly_buckets, Resolution::Hour),
+                Resolution::Hour,
+                by_region
+            ),
+            self.group_series(
+                tenant,
+                groups,
+                window_of(daily_buckets, Resolution::Day),
+                Resolution::Day,
+                by_region
+            ),
+            self.group_latency(
+                tenant,
+                groups,
+                TimeWindow::status_page(now, 1),
+                Source::Rollups,
+                by_region
+            ),
+        )?;
+        let periods = CHART_PERIODS
+            .iter()
+            .map(|(label, buckets, resolution)| {
+                let since = start_of(*buckets, *resolution);
+                let source = if *resolution == Resolution::Day {
+                    &daily
+                } else {
+                    &hourly
+                };
+                ChartPeriod {
+                    label: (*label).to_owned(),
+                    since,
+                    until: now,
+                    resolution: *resolution,
+                    series: source
+                        .iter()
+                        .map(|s| GroupSeries {
+                            group_id: s.group_id,
+                            points: s.points.iter().filter(|p| p.at >= since).cloned().collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(GroupCharts {
+            generated_at: now,
+            periods,
+            latency_24h,
+        })
     }
 
     /// Apdex of one monitor (all regions) with threshold `threshold_ms` (a positive multiple of

@@ -48,6 +48,14 @@ pub enum Error {
         region: String,
         reason: String,
     },
+    /// An S3 call on the bucket of kept renders failed.
+    #[error("S3 {operation} on `{bucket}/{key}` failed: {message}")]
+    S3 {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        message: String,
+    },
     /// The caller's input cannot be deployed (e.g. zip too large for a direct upload).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 mod cost;
 mod error;
+pub mod keep;
 mod lambda;
 mod schedules;
 

@@ -1,6 +1,6 @@
 //! Pages and the server functions they call.
 
-use crate::views::{AdminView, HomeView, StatusView};
+use crate::views::{AdminView, HomeView};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
@@ -62,7 +62,8 @@ fn NotFound() -> impl IntoView {
     }
 }
 
-/// The landing page on the platform's own host, a tenant's status page on its subdomain.
+/// The landing page on the platform's own host (a tenant's host serves its public status site
+/// at `/`, outside Leptos: [`crate::public`]).
 #[server(prefix = "/rpc", endpoint = "home")]
 pub async fn load_home() -> Result<HomeView, ServerFnError> {
     crate::server::pages::home_view().await
@@ -70,22 +71,13 @@ pub async fn load_home() -> Result<HomeView, ServerFnError> {
 
 #[component]
 fn HomePage() -> impl IntoView {
-    // Bumped by a timer in the browser so the page follows the checks without a reload.
-    let refresh = RwSignal::new(0u32);
-    let home = Resource::new(move || refresh.get(), |_| load_home());
-    Effect::new(move |_| {
-        set_interval(
-            move || refresh.update(|n| *n += 1),
-            std::time::Duration::from_secs(15),
-        );
-    });
+    let home = Resource::new(|| (), |_| load_home());
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match home.await {
-                    Ok(HomeView::Landing { base_domain }) => view! { <Landing base_domain/> }.into_any(),
-                    Ok(HomeView::Status(status)) => view! { <StatusPage status/> }.into_any(),
-                    Err(e) => view! { <section class="card"><h1>"Status unavailable"</h1><p>{e.to_string()}</p></section> }.into_any(),
+                    Ok(HomeView { base_domain }) => view! { <Landing base_domain/> }.into_any(),
+                    Err(e) => view! { <section class="card"><h1>"Unavailable"</h1><p>{e.to_string()}</p></section> }.into_any(),
                 }
             })}
         </Suspense>
@@ -102,114 +94,6 @@ fn Landing(base_domain: String) -> impl IntoView {
                "Claim " <code>{format!("yourname.{base_domain}")}</code> " and publish in minutes."</p>
             <p><a class="button" href="/signup">"Create a status page"</a>" " <a href="/login">"Sign in"</a></p>
         </section>
-    }
-}
-
-#[component]
-fn StatusPage(status: StatusView) -> impl IntoView {
-    let StatusView {
-        title,
-        overall,
-        headline,
-        generated_at,
-        stale,
-        monitors,
-        incidents,
-        maintenances,
-    } = status;
-    view! {
-        <Title text=title.clone()/>
-        <header class="page-header"><h1>{title}</h1></header>
-        <section class=format!("banner {overall}") data-status=overall.clone()>{headline}</section>
-        {stale.then(|| view! { <p class="warning">"Showing the last known status: live data is briefly unavailable."</p> })}
-        {(!maintenances.is_empty()).then(|| view! {
-            <section class="maintenances">
-                <h2>"Scheduled maintenance"</h2>
-                {maintenances.into_iter().map(|m| {
-                    let (status, key) = (m.status.clone(), m.title.clone());
-                    view! {
-                    <article class="maintenance card" data-maintenance=key data-status=status>
-                        <h3>{m.title}" " <span class=format!("phase {}", m.status)>{m.status_label}</span></h3>
-                        <p class="muted"><time datetime=m.starts_at.clone()>{m.starts_at.clone()}</time>" – "<time datetime=m.ends_at.clone()>{m.ends_at.clone()}</time>
-                            {(!m.components.is_empty()).then(|| format!(" · {}", m.components))}</p>
-                        {(!m.description.is_empty()).then(|| view! { <p>{m.description}</p> })}
-                    </article>
-                }}).collect_view()}
-            </section>
-        })}
-        {(!incidents.is_empty()).then(|| view! {
-            <section class="incidents">
-                <h2>"Incidents"</h2>
-                {incidents.into_iter().map(|i| {
-                    let (status, key) = (i.status.clone(), i.title.clone());
-                    view! {
-                    <article class=format!("incident card impact-{}", i.impact) data-incident=key data-status=status>
-                        <h3>{i.title}" " <span class=format!("phase {}", i.status)>{i.status_label}</span></h3>
-                        <p class="muted">"Since " <time datetime=i.started_at.clone()>{i.started_at.clone()}</time>
-                            {(!i.components.is_empty()).then(|| format!(" · {}", i.components))}</p>
-                        <ol class="timeline">
-                            {i.updates.into_iter().map(|u| view! {
-                                <li><strong>{u.status_label}</strong>" — "{u.message}" " <time class="muted" datetime=u.at.clone()>{u.at.clone()}</time></li>
-                            }).collect_view()}
-                        </ol>
-                    </article>
-                }}).collect_view()}
-            </section>
-        })}
-        <section class="monitors">
-            {monitors.into_iter().map(|m| {
-                let (name, status) = (m.name.clone(), m.status.clone());
-                view! {
-                <article class="monitor" data-monitor=name data-status=status>
-                    <div class="monitor-head">
-                        <span class=format!("dot {}", m.status)></span>
-                        <h2>{m.name}</h2>
-                        {m.component.map(|c| view! { <span class="component">{c}</span> })}
-                        <span class=format!("status {}", m.status)>{m.status_label}</span>
-                        <span class="uptime" title="uptime over the last 24 hours">{m.uptime_24h}" uptime (24h)"</span>
-                        {m.uptime_windows.into_iter().map(|(window, uptime)| {
-                            let label = format!("{uptime} ({window})");
-                            view! { <span class="uptime" data-window=window>{label}</span> }
-                        }).collect_view()}
-                    </div>
-                    <div class="days" aria-label="last 90 days">
-                        {m.days.into_iter().map(|d| view! {
-                            <span class=format!("day {}", d.status) data-day=d.day title=d.title></span>
-                        }).collect_view()}
-                    </div>
-                    <table class="regions">
-                        <thead><tr><th>"Region"</th><th>"Status"</th><th>"Last latency"</th><th title="median / 95th percentile of the total time, last 24 hours">"p50 / p95 (24h)"</th><th>"Checked at"</th></tr></thead>
-                        <tbody>
-                            {m.regions.into_iter().map(|r| {
-                                let region = r.region.clone();
-                                let failure_title = r.failure.clone().unwrap_or_default();
-                                view! {
-                                <tr data-region=region>
-                                    <td>{r.region}</td>
-                                    <td class=format!("status {}", r.status) title=failure_title>{r.status.clone()}
-                                        {r.failure.map(|f| view! { " " <small class="failure">{f}</small> })}
-                                    </td>
-                                    <td class="latency">{r.latency}</td>
-                                    <td class="latency-24h">{r.latency_24h}</td>
-                                    <td><time datetime=r.checked_at.clone()>{r.checked_at.clone()}</time></td>
-                                </tr>
-                            }}).collect_view()}
-                        </tbody>
-                    </table>
-                </article>
-            }}).collect_view()}
-        </section>
-        // A plain form: subscribing works without JavaScript (web/src/server/subscribe.rs).
-        <section class="subscribe card">
-            <h2>"Get status updates"</h2>
-            <form method="post" action="/_status-page/subscribe">
-                <input type="hidden" name="kind" value="email"/>
-                <label>"Email " <input type="email" name="target" required=true maxlength="254" placeholder="you@example.com"/></label>
-                " " <button type="submit">"Subscribe"</button>
-            </form>
-            <p class="muted"><a href="/_status-page/subscribe">"Webhook, Slack, or only some components"</a></p>
-        </section>
-        <footer class="muted">"Updated " <time datetime=generated_at.clone()>{generated_at.clone()}</time></footer>
     }
 }
 

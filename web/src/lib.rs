@@ -6,6 +6,8 @@ pub mod app;
 pub mod views;
 
 #[cfg(feature = "ssr")]
+pub mod public;
+#[cfg(feature = "ssr")]
 pub mod server;
 
 #[cfg(feature = "hydrate")]

@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use web::server::config::{DatabaseConfig, ServeConfig};
 use web::server::{
-    demo, router, shutdown_signal, spawn_domain_rechecks, spawn_local_runner_with_rechecks,
+    demo, router_with_site, shutdown_signal, spawn_domain_rechecks,
+    spawn_local_runner_with_rechecks,
 };
 
 #[derive(Parser)]
@@ -150,6 +151,96 @@ async fn connect(
     Ok((db, analytics))
 }
 
+/// The databases for `serve` and `demo`. When PostgreSQL answers, its migrations run before
+/// anything is served, as `migrate` does. When it does not, the server still starts: the pool
+/// connects lazily, the migrations are retried in the background (the returned task ends when
+/// they ran) and the kept renders are served meanwhile. ClickHouse's migrations are retried in
+/// the background when it does not answer (pages show no figures until then).
+async fn connect_serving(
+    databases: &DatabaseConfig,
+) -> anyhow::Result<(
+    sqlx::PgPool,
+    statuspage_clickhouse::Analytics,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
+    use std::time::Duration;
+    let options: sqlx::postgres::PgConnectOptions =
+        databases.database_url.parse().context("DATABASE_URL")?;
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options.clone());
+    let analytics = statuspage_clickhouse::Analytics::new(
+        &databases.clickhouse_url,
+        &databases.clickhouse_database,
+    )
+    .context("CLICKHOUSE_DATABASE")?;
+    // One direct connection says whether PostgreSQL answers (the pool would keep retrying a
+    // refused connection until its acquire timeout).
+    let probe = tokio::time::timeout(
+        Duration::from_secs(5),
+        sqlx::ConnectOptions::connect(&options),
+    )
+    .await
+    .map_err(|_| "no answer within 5 s".to_owned())
+    .and_then(|r: Result<sqlx::PgConnection, _>| r.map_err(|e| e.to_string()));
+    let migrating = match probe {
+        Ok(connection) => {
+            drop(connection);
+            api::MIGRATOR
+                .run(&db)
+                .await
+                .map_err(|e| anyhow::anyhow!("applying Postgres migrations: {e}"))?;
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "PostgreSQL at DATABASE_URL does not answer: starting without it, serving the kept renders of public pages; migrations are retried every 5 s");
+            let db = db.clone();
+            Some(tokio::spawn(async move {
+                loop {
+                    match api::MIGRATOR.run(&db).await {
+                        Ok(()) => {
+                            tracing::info!("PostgreSQL answers: migrations applied");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "PostgreSQL still unavailable; retrying migrations in 5 s");
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                    }
+                }
+            }))
+        }
+    };
+    // With PostgreSQL up, ClickHouse is migrated before serving too; without it, nothing
+    // waits for ClickHouse either.
+    let first_try = if migrating.is_none() {
+        analytics.migrate().await.map_err(|e| e.to_string())
+    } else {
+        Err("not tried before serving".to_owned())
+    };
+    if let Err(e) = first_try {
+        tracing::warn!(error = %e, url = %databases.clickhouse_url, "ClickHouse at CLICKHOUSE_URL: starting without it; its migrations are retried every 10 s");
+        let analytics = analytics.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                if !std::mem::take(&mut first) {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+                match analytics.migrate().await {
+                    Ok(()) => {
+                        tracing::info!("ClickHouse answers: migrations applied");
+                        return;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "ClickHouse still unavailable"),
+                }
+            }
+        });
+    }
+    Ok((db, analytics, migrating))
+}
+
 async fn serve(
     mut config: ServeConfig,
     demo_targets: Option<(SocketAddr, Option<std::path::PathBuf>)>,
@@ -160,11 +251,20 @@ async fn serve(
     config.validate()?;
     // STATUSPAGE_DELIVERY_*: checked before anything connects, like the rest of the config.
     let delivery = api::outbox::DeliveryConfig::from_env()?;
-    let (db, analytics) = connect(&config.databases).await?;
-    let cookie_secret =
-        api::status_page::access::load_cookie_secret(&db, config.cookie_secret.as_deref())
+    let render = config.render_config();
+    let (db, analytics, migrating) = connect_serving(&config.databases).await?;
+    let cookie_secret = match (&migrating, config.cookie_secret.as_deref()) {
+        (Some(_), None | Some("")) => {
+            tracing::warn!("without PostgreSQL the page-access cookie key is a random one of this process: visitors of password-protected pages unlock again here (set STATUSPAGE_COOKIE_SECRET to share a key)");
+            use rand::RngCore;
+            let mut key = vec![0u8; 32];
+            rand::thread_rng().fill_bytes(&mut key);
+            key
+        }
+        _ => api::status_page::access::load_cookie_secret(&db, config.cookie_secret.as_deref())
             .await
-            .context("the status-page cookie key (STATUSPAGE_COOKIE_SECRET or platform_secrets)")?;
+            .context("the status-page cookie key (STATUSPAGE_COOKIE_SECRET or platform_secrets)")?,
+    };
     let app = api::AppState::new(db, analytics, config.api_config())
         .with_domain_resolver(config.dns_resolver())
         .with_checker_secrets(config.checker_secrets()?)
@@ -188,16 +288,48 @@ async fn serve(
     }));
 
     let mut background = vec![spawn_domain_rechecks(&app)];
-    // The engine's timers, the outbox workers, alert routing's sweeper and the maintenance
-    // announcer: every app server runs them; several may share one database.
-    background.extend(web::server::spawn_alerting(&app, delivery));
+    // Every tenant's rendered public site (kept in STATUSPAGE_RENDER_DIR), rebuilt when another
+    // server (or this one) announces a change.
+    tracing::info!(dir = ?render.dir, ttl_secs = render.ttl.as_secs(), "public sites rendered into memory and kept on disk");
+    let site = web::public::render::PublicSite::new(render);
+    background.push(tokio::spawn(web::public::render::run_change_listener(
+        app.clone(),
+        site.clone(),
+    )));
     let mut demo_inbox_url = None;
+    let mut demo_seed = None;
     if let Some((targets_addr, mail_dir)) = &demo_targets {
         let inbox = demo::DemoInbox::with_regions(mail_dir.clone(), &config.regions);
         let (targets, task) = demo::serve_targets(*targets_addr, inbox.clone()).await?;
         background.push(task);
-        demo::seed(&app, targets, &inbox).await?;
         demo_inbox_url = Some(format!("http://{targets}/inbox"));
+        demo_seed = Some((targets, inbox));
+    }
+    // The engine's timers, the outbox workers, alert routing's sweeper and the maintenance
+    // announcer: every app server runs them; several may share one database. Without
+    // PostgreSQL at start, they (and the demo's seed) start once the migrations ran.
+    match migrating {
+        None => {
+            background.extend(web::server::spawn_alerting(&app, delivery));
+            if let Some((targets, inbox)) = &demo_seed {
+                demo::seed(&app, *targets, inbox).await?;
+            }
+        }
+        Some(migrating) => {
+            let app = app.clone();
+            background.push(tokio::spawn(async move {
+                if migrating.await.is_err() {
+                    return;
+                }
+                // Detached: they run as long as the process.
+                drop(web::server::spawn_alerting(&app, delivery));
+                if let Some((targets, inbox)) = &demo_seed {
+                    if let Err(e) = demo::seed(&app, *targets, inbox).await {
+                        tracing::error!(error = %e, "seeding the demo failed");
+                    }
+                }
+            }));
+        }
     }
     if config.local_runner {
         background.push(spawn_local_runner_with_rechecks(
@@ -230,7 +362,13 @@ async fn serve(
         println!("  Ctrl-C stops everything.");
         println!();
     }
-    let app_router = router(app, &config.site_root, config.secure_cookies, Some(port));
+    let app_router = router_with_site(
+        app,
+        &config.site_root,
+        config.secure_cookies,
+        Some(port),
+        site,
+    );
     // The peer address feeds the per-IP sign-in limit.
     axum::serve(
         listener,

@@ -1,6 +1,7 @@
 //! The first slice end to end, against real PostgreSQL and ClickHouse: a tenant and its monitors
 //! created over the API, probed by the checker from three regions through the signed internal API,
-//! stored in ClickHouse, and shown on the tenant's status page routed by `Host`.
+//! stored in ClickHouse, and shown on the tenant's status page routed by `Host` (the public site
+//! of `web::public`: components, not monitors, with the markup of its contract).
 
 use api::{ApiConfig, AppState};
 use checker::api_client::ApiClient;
@@ -12,7 +13,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use statuspage_clickhouse::Analytics;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
+use web::public::render::{PublicSite, RenderConfig};
 
 const SECRET: &str = "slice-test-secret-0123456789";
 const REGIONS: [&str; 3] = ["test-eu", "test-us", "test-ap"];
@@ -23,6 +26,8 @@ struct Platform {
     targets: SocketAddr,
     analytics: Analytics,
     http: reqwest::Client,
+    /// The rendered sites the router serves tenants' hosts from.
+    site: PublicSite,
 }
 
 impl Platform {
@@ -50,7 +55,14 @@ impl Platform {
         .with_domain_resolver(resolver);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = web::server::router(app.clone(), "target/site", false, Some(addr.port()));
+        let site = PublicSite::new(RenderConfig::default());
+        let router = web::server::router_with_site(
+            app.clone(),
+            "target/site",
+            false,
+            Some(addr.port()),
+            site.clone(),
+        );
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         let (targets, _) = web::server::demo::serve_targets(
             "127.0.0.1:0".parse().unwrap(),
@@ -67,6 +79,7 @@ impl Platform {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            site,
         }
     }
 
@@ -85,6 +98,49 @@ impl Platform {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// The page of `host` once `ok` holds: the site is rendered once per change and rebuilt in
+    /// the background, so this announces a change and asks again until the new render is there.
+    async fn page_until(
+        &self,
+        host: &str,
+        tenant_id: Uuid,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.site.changed(tenant_id);
+            let (status, html) = self.page(host).await;
+            if status == 200 && ok(&html) {
+                return html;
+            }
+            assert!(Instant::now() < deadline, "{what}: {status} {html}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn tenant_id(&self, slug: &str) -> Uuid {
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_one(&self.app.db)
+            .await
+            .unwrap()
+    }
+
+    async fn create_component(&self, token: &str, name: &str) -> Uuid {
+        let response = self
+            .http
+            .post(self.url("/api/v1/components"))
+            .bearer_auth(token)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
     async fn create_tenant(&self, slug: &str) -> String {
         let response = self
             .http
@@ -99,12 +155,19 @@ impl Platform {
         body["api_token"].as_str().unwrap().to_owned()
     }
 
-    async fn create_monitor(&self, token: &str, name: &str, path: &str) -> Value {
+    async fn create_monitor(
+        &self,
+        token: &str,
+        name: &str,
+        path: &str,
+        component: Option<Uuid>,
+    ) -> Value {
         let response = self
             .http
             .post(self.url("/api/v1/monitors"))
             .bearer_auth(token)
-            .json(&json!({ "name": name, "type": "http", "url": format!("http://{}{path}", self.targets) }))
+            .json(&json!({ "name": name, "type": "http", "url": format!("http://{}{path}", self.targets),
+                           "component_id": component }))
             .send()
             .await
             .unwrap();
@@ -149,10 +212,12 @@ impl Platform {
     }
 }
 
-/// The monitor's `<article>` on the status page.
-fn monitor_block<'a>(html: &'a str, name: &str) -> &'a str {
+/// The component's `<article>` on the status page.
+fn component_block<'a>(html: &'a str, name: &str) -> &'a str {
     let start = html
-        .find(&format!("data-monitor=\"{name}\""))
+        .find(&format!(
+            "<article class=\"component\" data-component=\"{name}\""
+        ))
         .unwrap_or_else(|| panic!("{name} missing in {html}"));
     let end = html[start..].find("</article>").map(|e| start + e).unwrap();
     &html[start..end]
@@ -162,15 +227,61 @@ fn monitor_block<'a>(html: &'a str, name: &str) -> &'a str {
 async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool: PgPool) {
     let platform = Platform::start(pool).await;
     let token = platform.create_tenant("acme").await;
-    platform.create_monitor(&token, "Homepage", "/up").await;
-    platform.create_monitor(&token, "Billing", "/down").await;
+    let tenant_id = platform.tenant_id("acme").await;
+    // Visitors see components; the monitors behind them stay the tenant's.
+    let homepage = platform.create_component(&token, "Homepage").await;
+    let billing = platform.create_component(&token, "Billing").await;
+    platform
+        .create_monitor(&token, "Homepage probe", "/up", Some(homepage))
+        .await;
+    platform
+        .create_monitor(&token, "Billing probe", "/down", Some(billing))
+        .await;
+    let patched = platform
+        .http
+        .patch(platform.url("/api/v1/status-page"))
+        .bearer_auth(&token)
+        .json(&json!({ "uptime_window": "7d" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200, "{}", patched.text().await.unwrap());
 
     // Before any check: listed, honestly without data.
-    let (status, html) = platform.page("acme.localhost").await;
-    assert_eq!(status, 200);
-    assert!(monitor_block(&html, "Homepage").contains("No data yet"));
+    let html = platform
+        .page_until("acme.localhost", tenant_id, "both components", |h| {
+            h.contains("data-component=\"Billing\"") && h.contains("data-window=\"7d\"")
+        })
+        .await;
+    let block = component_block(&html, "Homepage");
+    assert_eq!(block.matches("<li class=\"bar\" data-day=").count(), 90);
+    assert_eq!(
+        block.matches("data-status=\"no_data\"").count(),
+        90,
+        "{block}"
+    );
+    assert!(
+        block.contains("<span class=\"uptime\" data-window=\"7d\">No data</span>"),
+        "{block}"
+    );
+    assert!(!html.contains("probe"), "monitors stay internal: {html}");
+    assert!(
+        !html.contains("<table class=\"regions\">"),
+        "regions only when the page shows them"
+    );
 
     platform.run_checkers().await;
+    // Per-region detail from now on (a new question for ClickHouse: the charts of the render
+    // before the checks are not reused).
+    let patched = platform
+        .http
+        .patch(platform.url("/api/v1/status-page"))
+        .bearer_auth(&token)
+        .json(&json!({ "show_region_detail": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
 
     // Every attempt from every region is in ClickHouse with real phase timings.
     let rows: Vec<(String, String, u32, u32, u16)> = platform
@@ -192,49 +303,77 @@ async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool:
         );
     }
 
-    let (status, html) = platform.page("ACME.localhost").await;
-    assert_eq!(status, 200);
-    let up = monitor_block(&html, "Homepage");
-    assert!(up.contains("data-status=\"up\""), "{up}");
-    assert!(up.contains("Operational"));
-    assert!(up.contains("100%"), "24h uptime of the up monitor: {up}");
-    let down = monitor_block(&html, "Billing");
-    assert!(down.contains("data-status=\"down\""), "{down}");
+    let html = platform
+        .page_until("ACME.localhost", tenant_id, "checked components", |h| {
+            component_block(h, "Homepage")
+                .contains("data-component=\"Homepage\" data-status=\"operational\"")
+                && component_block(h, "Billing").contains("<tr data-region=\"test-ap\"")
+                // The figures of ClickHouse's rollups (latency, charts).
+                && component_block(h, "Homepage").contains("Response time, last 24 hours")
+        })
+        .await;
+    let up = component_block(&html, "Homepage");
     assert!(
-        down.contains("0.00%"),
-        "24h uptime of the down monitor: {down}"
+        up.contains("<span class=\"component-status\">Operational</span>"),
+        "{up}"
+    );
+    assert!(
+        up.contains("<span class=\"uptime\" data-window=\"7d\">100%</span>"),
+        "7-day uptime of the up component: {up}"
+    );
+    let down = component_block(&html, "Billing");
+    assert!(
+        down.contains("data-component=\"Billing\" data-status=\"major_outage\"")
+            || down.contains("data-component=\"Billing\" data-status=\"partial_outage\""),
+        "{down}"
+    );
+    assert!(
+        down.contains("<span class=\"uptime\" data-window=\"7d\">0%</span>"),
+        "7-day uptime of the down component: {down}"
     );
     for region in REGIONS {
         assert!(
-            up.contains(&format!("data-region=\"{region}\"")),
+            up.contains(&format!(
+                "<tr data-region=\"{region}\" data-status=\"operational\">"
+            )),
             "{region} row in {up}"
         );
-        assert!(down.contains(&format!("data-region=\"{region}\"")));
+        assert!(down.contains(&format!("<tr data-region=\"{region}\"")));
     }
     assert!(up.contains(" ms</td>"), "last latency per region: {up}");
-    assert!(html.contains("Partial outage"), "one of two monitors down");
-    // History from the rollups: 90 daily bars ending with today's, 7/30/90-day uptime, and
-    // p50 / p95 per region over 24 hours (down checks have no latency).
-    for (block, today) in [(up, "day up"), (down, "day down")] {
-        assert_eq!(block.matches("class=\"day ").count(), 90, "{block}");
-        assert_eq!(block.matches("class=\"day no_data\"").count(), 89);
-        let last = block.rfind("class=\"day ").unwrap();
-        assert!(
-            block[last..].starts_with(&format!("class=\"{today}\"")),
+    let banner = html
+        .split("<section class=\"banner\" data-status=\"")
+        .nth(1)
+        .unwrap();
+    assert!(
+        banner.starts_with("partial_outage") || banner.starts_with("major_outage"),
+        "one of two components down: {banner}"
+    );
+    // History from the rollups: 90 daily bars ending with today's; p50 / p95 over 24 hours.
+    for (block, today) in [(up, "up"), (down, "down")] {
+        assert_eq!(
+            block.matches("<li class=\"bar\" data-day=").count(),
+            90,
             "{block}"
         );
+        assert_eq!(
+            block.matches("data-status=\"no_data\"").count(),
+            89,
+            "{block}"
+        );
+        let last = block.rfind("<li class=\"bar\" data-day=").unwrap();
+        let today_bar = format!(
+            "<li class=\"bar\" data-day=\"{}\" data-status=\"{today}\"",
+            chrono::Utc::now().date_naive()
+        );
+        assert!(block[last..].starts_with(&today_bar), "{block}");
     }
     assert!(
-        up.contains("100% (7d)") && up.contains("100% (90d)"),
+        up.contains("Response time, last 24 hours: median ")
+            && up.contains(" ms, 95th percentile "),
         "{up}"
     );
-    assert!(down.contains("0.00% (30d)"), "{down}");
-    let p95 = |block: &str| {
-        let at = block.find("class=\"latency-24h\">").unwrap();
-        block[at..].split('<').next().unwrap().to_owned()
-    };
-    assert!(p95(up).contains(" / ") && p95(up).ends_with(" ms"), "{up}");
-    assert!(p95(down).ends_with('–'), "{down}");
+    assert!(up.contains("<figure class=\"chart\" data-period=\"24h\" data-region=\"test-eu\">"));
 
     // The same data over the public API.
     let snapshot: Value = platform
@@ -281,22 +420,28 @@ async fn monitors_created_over_the_api_show_real_status_on_the_tenant_page(pool:
     let settings: Value = patched.json().await.unwrap();
     assert_eq!(settings["exclude_maintenance"], true);
     platform.app.status.invalidate(tenant_id);
-    let (_, html) = platform.page("acme.localhost").await;
-    let down = monitor_block(&html, "Billing");
-    assert!(down.contains("no data (7d)"), "{down}");
-    assert_eq!(down.matches("class=\"day no_data\"").count(), 90, "{down}");
+    let html = platform
+        .page_until("acme.localhost", tenant_id, "maintenance left out", |h| {
+            component_block(h, "Billing").contains("data-window=\"7d\">No data<")
+        })
+        .await;
+    let down = component_block(&html, "Billing");
+    assert_eq!(
+        down.matches("data-status=\"no_data\"").count(),
+        90,
+        "{down}"
+    );
     assert!(
-        down.contains("data-status=\"down\""),
+        !down.contains("data-component=\"Billing\" data-status=\"operational\""),
         "the current status stays: {down}"
     );
 
-    // PostgreSQL goes away: the page keeps serving the last good snapshot, and says so.
+    // PostgreSQL goes away: the page keeps serving the last good render.
     platform.app.db.close().await;
     platform.app.status.invalidate(tenant_id);
     let (status, html) = platform.page("acme.localhost").await;
     assert_eq!(status, 200, "{html}");
-    assert!(monitor_block(&html, "Homepage").contains("data-status=\"up\""));
-    assert!(html.contains("Showing the last known status"), "{html}");
+    assert!(component_block(&html, "Homepage").contains("data-status=\"operational\""));
 
     platform.analytics.drop_database().await.unwrap();
 }
@@ -556,7 +701,7 @@ async fn private_and_password_pages_keep_visitors_out(pool: PgPool) {
     let (status, html) = platform.page("acme.localhost").await;
     assert_eq!(status, 401);
     assert!(
-        html.contains("password-protected") && !html.contains("data-monitor"),
+        html.contains("password-protected") && !html.contains("data-component"),
         "{html}"
     );
     assert_eq!(public_api(None).await.unwrap().status(), 401);
@@ -666,15 +811,31 @@ async fn the_page_shows_incidents_and_maintenance(pool: PgPool) {
     .unwrap();
     assert_eq!(window.status(), 201);
 
-    // Writes invalidate the snapshot: the next view shows them.
-    let (status, html) = platform.page("acme.localhost").await;
-    assert_eq!(status, 200);
+    // Writes announce the change: the page is rendered again with them.
+    let tenant_id = platform.tenant_id("acme").await;
+    let incident_id = {
+        let created: Value = created.json().await.unwrap();
+        created["id"].as_str().unwrap().to_owned()
+    };
+    let html = platform
+        .page_until(
+            "acme.localhost",
+            tenant_id,
+            "incident and maintenance",
+            |h| h.contains("data-incident=") && h.contains("data-maintenance="),
+        )
+        .await;
     assert!(
-        html.contains("data-incident=\"Payments failing\""),
+        html.contains(&format!(
+            "<article class=\"incident\" data-incident=\"{incident_id}\""
+        )),
         "{html}"
     );
+    assert!(html.contains(&format!(
+        "<a href=\"/incidents/{incident_id}\">Payments failing</a>"
+    )));
     assert!(html.contains("Card payments fail for some customers."));
-    assert!(html.contains("Checkout (partial outage)"));
-    assert!(html.contains("data-maintenance=\"Database upgrade\""));
+    assert!(html.contains("Checkout (Partial outage)"));
+    assert!(html.contains("<h3>Database upgrade</h3>"));
     assert!(html.contains(">Scheduled<"));
 }

@@ -140,7 +140,9 @@ async fn the_public_form_subscribes_without_javascript(pool: PgPool) {
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(
-        page.contains("<form method=\"post\" action=\"/_status-page/subscribe\""),
+        page.contains(
+            "<form class=\"subscribe\" method=\"post\" action=\"/_status-page/subscribe\">"
+        ) && page.contains("name=\"target\""),
         "{page}"
     );
     let form = http

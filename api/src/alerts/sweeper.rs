@@ -80,13 +80,26 @@ fn decode(value: Value) -> Result<Message, sqlx::Error> {
 /// Sends every channel's pending alerts whose window closed as one message.
 async fn flush_groups(db: &PgPool, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
     let mut tx = db.begin().await?;
+    // One sweeper per channel at a time (held to commit): row locks alone let two sweepers
+    // each take part of one channel's window and send it as two messages.
+    let channels: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT channel_id FROM (SELECT DISTINCT channel_id FROM alert_pending WHERE due_at <= $1 \
+         LIMIT $2) due WHERE pg_try_advisory_xact_lock(hashtextextended('alert_pending:' || channel_id::text, 0))",
+    )
+    .bind(now)
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    if channels.is_empty() {
+        return Ok(0);
+    }
     let rows: Vec<(i64, Uuid, bool, Value)> = sqlx::query_as(
         "SELECT p.id, p.channel_id, c.enabled, p.message FROM alert_pending p \
          JOIN notification_channels c ON c.id = p.channel_id \
-         WHERE p.channel_id IN (SELECT channel_id FROM alert_pending WHERE due_at <= $1) \
+         WHERE p.channel_id = ANY($1) \
          ORDER BY p.channel_id, p.id LIMIT $2 FOR UPDATE OF p SKIP LOCKED",
     )
-    .bind(now)
+    .bind(&channels)
     .bind(BATCH)
     .fetch_all(&mut *tx)
     .await?;

@@ -17,6 +17,8 @@ pub(super) struct PageState {
     pub(super) branding: Branding,
     pub(super) exclude_maintenance: bool,
     pub(super) custom_domain: Option<String>,
+    pub(super) show_region_detail: bool,
+    pub(super) uptime_window: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -73,10 +75,20 @@ impl Current {
 }
 
 pub(super) async fn load(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<Current> {
-    type PageRow = (String, String, String, bool, Value, Option<String>, bool);
+    type PageRow = (
+        String,
+        String,
+        String,
+        bool,
+        Value,
+        Option<String>,
+        bool,
+        bool,
+        String,
+    );
     let page: Option<PageRow> = sqlx::query_as(
         "SELECT title, description, visibility, password_hash IS NOT NULL, branding, custom_domain, \
-         exclude_maintenance FROM status_pages WHERE tenant_id = $1",
+         exclude_maintenance, show_region_detail, uptime_window FROM status_pages WHERE tenant_id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(&mut *conn)
@@ -89,6 +101,8 @@ pub(super) async fn load(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<
         branding,
         custom_domain,
         exclude_maintenance,
+        show_region_detail,
+        uptime_window,
     ) = page.ok_or(ApiError::NotFound("status page"))?;
     let page = PageState {
         title,
@@ -99,6 +113,8 @@ pub(super) async fn load(conn: &mut PgConnection, tenant_id: Uuid) -> ApiResult<
             .map_err(|e| ApiError::Internal(format!("stored branding: {e}")))?,
         exclude_maintenance,
         custom_domain,
+        show_region_detail,
+        uptime_window,
     };
     let mut groups: Vec<GroupRow> =
         sqlx::query_as("SELECT id, name, position FROM component_groups WHERE tenant_id = $1")

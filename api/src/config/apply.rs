@@ -176,7 +176,7 @@ pub(super) async fn write(
              domain_verified_at = CASE WHEN $6 THEN NULL ELSE domain_verified_at END, \
              domain_claimed_at = CASE WHEN $6 THEN CASE WHEN $7::text IS NULL THEN NULL ELSE now() END \
                                  ELSE domain_claimed_at END, \
-             exclude_maintenance = $9, \
+             exclude_maintenance = $9, show_region_detail = $10, uptime_window = $11, \
              version = version + 1, updated_at = now() WHERE tenant_id = $1",
         )
         .bind(tenant_id)
@@ -188,6 +188,8 @@ pub(super) async fn write(
         .bind(&page.custom_domain)
         .bind(token)
         .bind(page.exclude_maintenance)
+        .bind(page.show_region_detail)
+        .bind(&page.uptime_window)
         .execute(&mut *conn)
         .await
         .map_err(|e| match &e {

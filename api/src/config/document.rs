@@ -50,6 +50,12 @@ pub struct StatusPageConfig {
     pub branding: Option<Branding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude_maintenance: Option<bool>,
+    /// Show visitors each component's regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_region_detail: Option<bool>,
+    /// `24h`, `7d`, `30d` or `90d`: the uptime shown beside each component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_window: Option<String>,
     #[serde(
         default,
         deserialize_with = "crate::components::double_option::deserialize",

@@ -19,6 +19,8 @@ fn document(current: &Current) -> ConfigDocument {
             visibility: Some(current.page.visibility),
             branding: Some(current.page.branding.clone()),
             exclude_maintenance: Some(current.page.exclude_maintenance),
+            show_region_detail: Some(current.page.show_region_detail),
+            uptime_window: Some(current.page.uptime_window.clone()),
             custom_domain: Some(current.page.custom_domain.clone()),
         }),
         component_groups: Some(

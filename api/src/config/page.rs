@@ -66,6 +66,12 @@ pub(super) async fn plan_page(
     };
     let domain_changed = custom_domain != now.custom_domain;
     let exclude_maintenance = page.exclude_maintenance.unwrap_or(now.exclude_maintenance);
+    let show_region_detail = page.show_region_detail.unwrap_or(now.show_region_detail);
+    let uptime_window = page.uptime_window.as_deref().unwrap_or(&now.uptime_window);
+    problems.extend(crate::status_page::uptime_window_problem(
+        "status_page.",
+        uptime_window,
+    ));
     let changes: Vec<String> = [
         ("title", title != now.title),
         ("description", description != now.description),
@@ -76,6 +82,11 @@ pub(super) async fn plan_page(
             exclude_maintenance != now.exclude_maintenance,
         ),
         ("custom_domain", domain_changed),
+        (
+            "show_region_detail",
+            show_region_detail != now.show_region_detail,
+        ),
+        ("uptime_window", uptime_window != now.uptime_window),
     ]
     .into_iter()
     .filter(|(_, changed)| *changed)
@@ -93,6 +104,8 @@ pub(super) async fn plan_page(
         exclude_maintenance,
         custom_domain,
         domain_changed,
+        show_region_detail,
+        uptime_window: uptime_window.to_owned(),
     };
     let action = PageAction::Update;
     Ok((StatusPagePlan { action, changes }, Some(write)))

@@ -152,6 +152,8 @@ pub(super) struct PageWrite {
     pub(super) exclude_maintenance: bool,
     pub(super) custom_domain: Option<String>,
     pub(super) domain_changed: bool,
+    pub(super) show_region_detail: bool,
+    pub(super) uptime_window: String,
 }
 
 /// The rows one kind's part of the plan writes.

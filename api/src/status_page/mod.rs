@@ -39,6 +39,22 @@ pub struct Branding {
     /// An `https://` image URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_url: Option<String>,
+    /// An `https://` URL of the page's icon (`<link rel="icon">`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub favicon_url: Option<String>,
+}
+
+/// The uptime windows a page may show beside each component.
+pub const UPTIME_WINDOWS: [&str; 4] = ["24h", "7d", "30d", "90d"];
+/// The window a page shows until it chooses one.
+pub const DEFAULT_UPTIME_WINDOW: &str = "90d";
+
+/// A problem when `window` is not one of [`UPTIME_WINDOWS`]; the field is `{prefix}uptime_window`.
+pub(crate) fn uptime_window_problem(prefix: &str, window: &str) -> Option<FieldProblem> {
+    (!UPTIME_WINDOWS.contains(&window)).then(|| FieldProblem {
+        field: format!("{prefix}uptime_window"),
+        message: format!("must be one of 24h, 7d, 30d or 90d, got {window:?}"),
+    })
 }
 
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,8 +77,20 @@ pub struct StatusPageSettings {
     /// (the default), open it as a `draft` for a person to publish, or `off` (alerts only).
     #[serde(default)]
     pub auto_incidents: AutoIncidents,
+    /// Visitors see each component's regions (status, latency and a chart per region);
+    /// otherwise the regions are combined.
+    #[serde(default)]
+    pub show_region_detail: bool,
+    /// The uptime window shown beside each component: `24h`, `7d`, `30d` or `90d` (the default).
+    #[serde(default = "default_uptime_window")]
+    #[schema(example = "90d")]
+    pub uptime_window: String,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
+}
+
+fn default_uptime_window() -> String {
+    DEFAULT_UPTIME_WINDOW.to_owned()
 }
 
 /// See [`StatusPageSettings::auto_incidents`].
@@ -89,6 +117,9 @@ pub struct StatusPagePatch {
     #[serde(default, with = "crate::components::double_option")]
     pub custom_domain: Option<Option<String>>,
     pub auto_incidents: Option<AutoIncidents>,
+    pub show_region_detail: Option<bool>,
+    /// `24h`, `7d`, `30d` or `90d`.
+    pub uptime_window: Option<String>,
 }
 
 type Row = (
@@ -105,10 +136,12 @@ type Row = (
     bool,
     Option<DateTime<Utc>>,
     String,
+    bool,
+    String,
 );
 const COLUMNS: &str = "title, description, visibility, password_hash, branding, custom_domain, \
                        domain_token, domain_verified_at, version, updated_at, exclude_maintenance, \
-                       domain_claimed_at, auto_incidents";
+                       domain_claimed_at, auto_incidents, show_region_detail, uptime_window";
 
 fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
     let (
@@ -125,6 +158,8 @@ fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
         exclude_maintenance,
         claimed_at,
         auto_incidents,
+        show_region_detail,
+        uptime_window,
     ) = row;
     let domain_claim_expires_at = match (&domain, verified_at) {
         // A claim written without its time (by an older writer) runs from the last change.
@@ -154,6 +189,8 @@ fn from_row(row: Row) -> ApiResult<StatusPageSettings> {
         domain_verification,
         domain_claim_expires_at,
         auto_incidents: parse_stored("auto_incidents", &auto_incidents)?,
+        show_region_detail,
+        uptime_window,
         version,
         updated_at,
     })
@@ -209,11 +246,14 @@ pub(crate) fn settings_problems(
             });
         }
     }
-    if let Some(logo) = &branding.logo_url {
-        if !logo.starts_with("https://") || logo.len() > 2000 || logo.contains(char::is_whitespace)
-        {
+    for (name, url) in [
+        ("logo_url", &branding.logo_url),
+        ("favicon_url", &branding.favicon_url),
+    ] {
+        let Some(url) = url else { continue };
+        if !url.starts_with("https://") || url.len() > 2000 || url.contains(char::is_whitespace) {
             problems.push(FieldProblem {
-                field: format!("{prefix}branding.logo_url"),
+                field: format!("{prefix}branding.{name}"),
                 message: "must be an https:// URL".into(),
             });
         }
@@ -234,6 +274,12 @@ pub async fn patch(
         patch.title.as_deref(),
         patch.description.as_deref(),
         patch.branding.as_ref(),
+    );
+    problems.extend(
+        patch
+            .uptime_window
+            .as_deref()
+            .and_then(|w| uptime_window_problem("", w)),
     );
     if let Some(password) = &patch.password {
         if password.chars().count() < crate::accounts::auth::PASSWORD_MIN_LEN {
@@ -305,6 +351,8 @@ pub async fn patch(
          domain_check_failures = CASE WHEN $8 THEN 0 ELSE domain_check_failures END, \
          exclude_maintenance = coalesce($11, exclude_maintenance), \
          auto_incidents = coalesce($12, auto_incidents), \
+         show_region_detail = coalesce($13, show_region_detail), \
+         uptime_window = coalesce($14, uptime_window), \
          version = version + 1, updated_at = now() \
          WHERE tenant_id = $1 AND ($2::int IS NULL OR version = $2) RETURNING {COLUMNS}"
     ))
@@ -320,6 +368,8 @@ pub async fn patch(
     .bind(token.as_ref().map(|t| t.trim_start_matches(crate::accounts::auth::TOKEN_PREFIX).to_owned()))
     .bind(patch.exclude_maintenance)
     .bind(patch.auto_incidents.as_ref().map(stored_name))
+    .bind(patch.show_region_detail)
+    .bind(patch.uptime_window.as_deref())
     .fetch_optional(db)
     .await
     .map_err(|e| match &e {

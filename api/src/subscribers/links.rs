@@ -43,12 +43,35 @@ pub fn configure(links: PageLinks) {
 /// Links take the scheme and port of the platform's public URL (`STATUSPAGE_PUBLIC_URL`, e.g.
 /// `https://status.example.com`) and go to `<slug>.<base domain>` on it.
 pub fn configure_from_platform_url(platform_url: &str, base_domain: &str) {
-    let parsed = url::Url::parse(platform_url).ok();
-    configure(PageLinks {
-        https: parsed.as_ref().is_none_or(|u| u.scheme() == "https"),
-        base_domain: base_domain.trim().to_ascii_lowercase(),
-        port: parsed.and_then(|u| u.port()),
-    });
+    configure(PageLinks::from_platform_url(platform_url, base_domain));
+}
+
+impl PageLinks {
+    /// The scheme and port of `platform_url` (`https://status.example.com`), pages on
+    /// `<slug>.<base domain>`.
+    pub fn from_platform_url(platform_url: &str, base_domain: &str) -> Self {
+        let parsed = url::Url::parse(platform_url).ok();
+        Self {
+            https: parsed.as_ref().is_none_or(|u| u.scheme() == "https"),
+            base_domain: base_domain.trim().to_ascii_lowercase(),
+            port: parsed.and_then(|u| u.port()),
+        }
+    }
+
+    /// `scheme://<slug>.<base domain>[:port]`, the tenant's page.
+    pub fn page_base(&self, slug: &str) -> String {
+        let (scheme, default_port) = if self.https {
+            ("https", 443)
+        } else {
+            ("http", 80)
+        };
+        let port = self
+            .port
+            .filter(|p| *p != default_port)
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!("{scheme}://{slug}.{}{port}", self.base_domain)
+    }
 }
 
 /// `scheme://<slug>.<base domain>[:port]`, the tenant's page.
@@ -58,17 +81,7 @@ pub fn page_base(slug: &str) -> String {
         base_domain: "localhost".into(),
         port: None,
     });
-    let (scheme, default_port) = if links.https {
-        ("https", 443)
-    } else {
-        ("http", 80)
-    };
-    let port = links
-        .port
-        .filter(|p| *p != default_port)
-        .map(|p| format!(":{p}"))
-        .unwrap_or_default();
-    format!("{scheme}://{slug}.{}{port}", links.base_domain)
+    links.page_base(slug)
 }
 
 /// Name of the link key's row in `platform_secrets`.

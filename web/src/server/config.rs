@@ -102,6 +102,16 @@ pub struct ServeConfig {
     /// `clickhouse-spool/` under it unless CLICKHOUSE_SPOOL_DIR says otherwise.
     #[arg(long, env = "STATUSPAGE_DATA")]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Folder keeping the last good model of every status page (one JSON file per tenant), so a
+    /// server started while PostgreSQL and ClickHouse are down still serves every public page
+    /// it served before. Unset: `renders/` under the data folder (STATUSPAGE_DATA); set empty:
+    /// renders are kept in memory only.
+    #[arg(long, env = "STATUSPAGE_RENDER_DIR")]
+    pub render_dir: Option<std::path::PathBuf>,
+    /// Seconds a rendered status page is served before the next request rebuilds it in the
+    /// background (announced changes rebuild at once).
+    #[arg(long, env = "STATUSPAGE_RENDER_TTL_SECS", default_value_t = 30)]
+    pub render_ttl_secs: u64,
     /// The deployment's mail server for email alerts: `smtp://host:port` (plain, e.g. a local
     /// relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`
     /// (implicit TLS). Unset: email is not configured.
@@ -138,6 +148,12 @@ impl ServeConfig {
             .find(|r| !self.regions.iter().any(|known| known == r))
         {
             anyhow::bail!("CHECKER_SECRETS names {unknown}, which is not in CHECKER_REGIONS");
+        }
+        if !(1..=86_400).contains(&self.render_ttl_secs) {
+            anyhow::bail!(
+                "STATUSPAGE_RENDER_TTL_SECS must be between 1 and 86400, got {}",
+                self.render_ttl_secs
+            );
         }
         if self.checker_interval_secs < 5 {
             anyhow::bail!("CHECKER_INTERVAL_SECS must be at least 5");
@@ -204,6 +220,21 @@ impl ServeConfig {
             config.spool_dir = Some(self.data_dir().join("clickhouse-spool"));
         }
         Ok(config)
+    }
+
+    /// `STATUSPAGE_RENDER_DIR` (default `renders/` under the data folder; empty: memory only)
+    /// and `STATUSPAGE_RENDER_TTL_SECS`.
+    pub fn render_config(&self) -> crate::public::render::RenderConfig {
+        let dir = match &self.render_dir {
+            Some(dir) if dir.as_os_str().is_empty() => None,
+            Some(dir) => Some(dir.clone()),
+            None if std::env::var_os("STATUSPAGE_RENDER_DIR").is_some() => None,
+            None => Some(self.data_dir().join("renders")),
+        };
+        crate::public::render::RenderConfig {
+            dir,
+            ttl: Duration::from_secs(self.render_ttl_secs),
+        }
     }
 
     /// `STATUSPAGE_RECHECK`, with its default and what each choice needs.

@@ -468,7 +468,9 @@ pub const DEMO_WEBHOOK_CHANNEL: &str = "Demo webhook receiver";
 /// the monitors and the webhook at `targets` and tells `inbox` the webhook's secret. Safe to
 /// run on every start.
 pub async fn seed(app: &AppState, targets: SocketAddr, inbox: &DemoInbox) -> anyhow::Result<()> {
-    let tenant = match tenant_by_slug(&app.db, DEMO_SLUG).await? {
+    let found = tenant_by_slug(&app.db, DEMO_SLUG).await?;
+    let created = found.is_none();
+    let tenant = match found {
         Some(t) => t,
         None => {
             create_tenant(
@@ -496,6 +498,7 @@ pub async fn seed(app: &AppState, targets: SocketAddr, inbox: &DemoInbox) -> any
         .execute(&app.db)
         .await?;
     }
+    seed_page(app, tenant.id, created).await?;
     let existing = api::monitors::list(&app.db, tenant.id).await?;
     for (name, component, path, degraded_above_ms) in DEMO_MONITORS {
         let component_id: uuid::Uuid =
@@ -531,6 +534,79 @@ pub async fn seed(app: &AppState, targets: SocketAddr, inbox: &DemoInbox) -> any
     }
     seed_channels(app, tenant.id, targets, inbox).await?;
     tracing::info!(tenant = DEMO_SLUG, "demo tenant seeded");
+    Ok(())
+}
+
+/// The demo's component groups: (group, position, its components).
+pub const DEMO_GROUPS: &[(&str, i32, &[&str])] = &[
+    ("Core services", 0, &["Website", "API"]),
+    ("Billing", 1, &["Billing"]),
+];
+
+/// The demo components' descriptions.
+const DEMO_DESCRIPTIONS: &[(&str, &str)] = &[
+    ("Website", "The public website and the sign-in pages."),
+    ("API", "The REST API: checkout and search."),
+    (
+        "Billing",
+        "Invoices and payments (the legacy billing system).",
+    ),
+];
+
+/// Groups, descriptions and the page's look (description, accent colour, per-region detail),
+/// each only where the tenant has set nothing, so changes made on the demo survive a restart.
+/// Per-region detail is turned on with the description (on a page that has none yet) or when
+/// the tenant was just `created`.
+async fn seed_page(app: &AppState, tenant_id: uuid::Uuid, created: bool) -> anyhow::Result<()> {
+    for (group, position, components) in DEMO_GROUPS {
+        sqlx::query(
+            "INSERT INTO component_groups (id, tenant_id, name, position) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(tenant_id)
+        .bind(group)
+        .bind(position)
+        .execute(&app.db)
+        .await?;
+        sqlx::query(
+            "UPDATE components SET group_id = (SELECT id FROM component_groups \
+                 WHERE tenant_id = $1 AND name = $2), updated_at = now() \
+             WHERE tenant_id = $1 AND name = ANY($3) AND group_id IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(group)
+        .bind(components.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        .execute(&app.db)
+        .await?;
+    }
+    for (component, description) in DEMO_DESCRIPTIONS {
+        sqlx::query(
+            "UPDATE components SET description = $3, updated_at = now() \
+             WHERE tenant_id = $1 AND name = $2 AND description = ''",
+        )
+        .bind(tenant_id)
+        .bind(component)
+        .bind(description)
+        .execute(&app.db)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE status_pages SET \
+             description = CASE WHEN description = '' THEN $2 ELSE description END, \
+             branding = CASE WHEN branding ? 'accent_color' THEN branding \
+                             ELSE branding || jsonb_build_object('accent_color', $3::text) END, \
+             show_region_detail = show_region_detail OR description = '' OR $4, \
+             version = version + 1, updated_at = now() \
+         WHERE tenant_id = $1 AND (description = '' OR NOT branding ? 'accent_color' \
+                                   OR ($4 AND NOT show_region_detail))",
+    )
+    .bind(tenant_id)
+    .bind("Live status of Demo Inc's website, API and billing, checked every 30 seconds from several regions.")
+    .bind("#0b6bcb")
+    .bind(created)
+    .execute(&app.db)
+    .await?;
     Ok(())
 }
 

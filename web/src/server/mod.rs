@@ -9,6 +9,8 @@ pub mod pages;
 pub mod subscribe;
 
 use crate::app::{shell, App};
+use crate::public::render::{PublicSite, RenderConfig};
+use crate::public::routes;
 use api::rest::client::ClientAddr;
 use api::rest::error::ApiError;
 use api::status_page::access::{self, Visitor};
@@ -38,14 +40,29 @@ pub struct WebState {
     pub secure_cookies: bool,
     /// Where the platform is reached, e.g. `http://localhost:3000`; for links to status pages.
     pub public_port: Option<u16>,
+    /// Every tenant's rendered public site (what tenant hosts serve).
+    pub site: PublicSite,
 }
 
-/// The whole HTTP surface: `/api/v1`, `/internal/v1`, pages, server functions and `/pkg` assets.
+/// The whole HTTP surface: `/api/v1`, `/internal/v1`, pages, server functions and `/pkg` assets,
+/// with rendered sites kept in memory only ([`router_with_site`] for a configured store).
 pub fn router(
     app: AppState,
     site_root: &str,
     secure_cookies: bool,
     public_port: Option<u16>,
+) -> Router {
+    let site = PublicSite::new(RenderConfig::default());
+    router_with_site(app, site_root, secure_cookies, public_port, site)
+}
+
+/// [`router`] serving tenants' hosts from `site`.
+pub fn router_with_site(
+    app: AppState,
+    site_root: &str,
+    secure_cookies: bool,
+    public_port: Option<u16>,
+    site: PublicSite,
 ) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name("web")
@@ -57,6 +74,7 @@ pub fn router(
         app: app.clone(),
         secure_cookies,
         public_port,
+        site,
     };
     let routes = generate_route_list(App);
     let pages = Router::new()
@@ -88,84 +106,154 @@ async fn remember_client(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// What a tenant's host (subdomain or custom domain) serves besides the API: the status page,
-/// its data, its browser bundle and its password form. Nothing else, so sign-in, sign-up, the
-/// admin pages and their server functions exist only on the platform's own host (a 404 on a
-/// tenant's host: a tenant's custom domain never shows the platform's sign-in form).
-/// A new public page of a tenant must be added here.
-fn tenant_site_path(path: &str) -> bool {
-    matches!(
-        path,
-        "/" | "/rpc/home" | UNLOCK_PATH | api::subscribers::links::SUBSCRIBE_PATH
-    ) || path.starts_with("/pkg/")
-}
-
 /// Unknown subdomains and foreign hosts get a 404 page before any page renders; a verified
-/// custom domain serves its tenant's page; private pages look unknown; password-protected ones
-/// ask for the password first. Access is [`access::admit`], the check the public JSON
-/// routes make too, so the page-access cookie and the `Status-Page-Password` header open both.
-async fn site_gate(State(web): State<WebState>, request: Request, next: Next) -> Response {
+/// custom domain serves its tenant's site; only the routes of [`routes::SITE_ROUTES`] exist on a
+/// tenant's host (sign-in, sign-up, the admin pages and their server functions live only on the
+/// platform's own host, so a tenant's custom domain never shows the platform's sign-in form).
+///
+/// This is the one gate of every public route of a tenant's host: each request is admitted by
+/// [`access::admit`] (the check the public JSON API makes too, so the page-access cookie and the
+/// `Status-Page-Password` header open both) before the rendered file or the form is reached;
+/// private pages look unknown, password-protected ones ask for the password first. When
+/// PostgreSQL cannot say whose host it is, a public page's kept render is served (never a
+/// protected one's).
+pub async fn site_gate(State(web): State<WebState>, request: Request, next: Next) -> Response {
     let app = &web.app;
     let host = request_host(&request);
     if tenants::resolve_host(&host, &app.config.base_domain) == Site::Platform {
         return next.run(request).await;
     }
-    let unavailable = |e: ApiError| {
-        tracing::error!(error = %e, "status page lookup failed");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "status page temporarily unavailable",
-        )
-            .into_response()
+    let Some(route) = routes::route(request.uri().path()) else {
+        return not_found_page(&host);
     };
+    if !routes::allows(route, request.method()) {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(
+                header::ALLOW,
+                if route.post {
+                    "GET, HEAD, POST"
+                } else {
+                    "GET, HEAD"
+                },
+            )],
+        )
+            .into_response();
+    }
     let tenant = match app.tenant_for_host(&host).await {
         Ok(Some(tenant)) => tenant,
         Ok(None) => return not_found_page(&host),
-        Err(e) => return unavailable(e),
+        Err(e) => return serve_offline(&web, &host, route, &request, e),
     };
-    if !tenant_site_path(request.uri().path()) {
-        return not_found_page(&host);
-    }
     let visitor = Visitor::from_parts(request.headers(), request.extensions());
-    if request.uri().path() == UNLOCK_PATH && request.method() == axum::http::Method::POST {
-        match app.page_access(tenant.id).await {
-            Ok((Visibility::Password, _)) => {}
-            Ok((Visibility::Public, _)) => {
-                return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
-            }
-            Ok((Visibility::Private, _)) => return not_found_page(&host),
-            Err(e) => return unavailable(e),
-        }
-        let form = axum::extract::Form::<Unlock>::from_request(request, &()).await;
-        let given = form.map(|f| f.0.password).unwrap_or_default();
-        return match access::unlock(app, tenant.id, &given, visitor.client).await {
-            Ok(Some(value)) => {
-                let cookie = format!(
-                    "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                    access::ACCESS_COOKIE,
-                    access::COOKIE_DAYS * 86_400,
-                    if web.secure_cookies { "; Secure" } else { "" }
-                );
-                (
-                    StatusCode::SEE_OTHER,
-                    [
-                        (header::LOCATION, "/".to_owned()),
-                        (header::SET_COOKIE, cookie),
-                    ],
-                )
-                    .into_response()
-            }
-            Ok(None) => password_page(&tenant.name, Refusal::WrongPassword),
-            Err(ApiError::TooManyRequests {
-                retry_after_secs, ..
-            }) => password_page(&tenant.name, Refusal::TooMany(retry_after_secs)),
-            Err(e) => unavailable(e),
-        };
+    if request.uri().path() == UNLOCK_PATH {
+        return unlock_page(&web, &tenant, &host, visitor, request).await;
     }
     match access::admit(app, tenant.id, &visitor).await {
-        Ok(()) => next.run(request).await,
-        Err(ApiError::NotFound(_)) => not_found_page(&host),
-        Err(ApiError::Unauthorized(_)) => password_page(&tenant.name, Refusal::NoPassword),
+        Ok(()) => {}
+        Err(ApiError::NotFound(_)) => return not_found_page(&host),
+        Err(ApiError::Unauthorized(_)) => return password_page(&tenant.name, Refusal::NoPassword),
+        Err(ApiError::TooManyRequests {
+            retry_after_secs, ..
+        }) => return password_page(&tenant.name, Refusal::TooMany(retry_after_secs)),
+        Err(e) => return serve_offline(&web, &host, route, &request, e),
+    }
+    if !route.rendered {
+        return next.run(request).await;
+    }
+    let site = match web.site.site(app, &tenant).await {
+        Ok(site) => site,
+        Err(e) => return unavailable(e),
+    };
+    site.respond(
+        request.uri().path(),
+        request.uri().query(),
+        request.headers(),
+    )
+    .unwrap_or_else(|| not_found_page(&host))
+}
+
+fn unavailable(e: ApiError) -> Response {
+    tracing::error!(error = %e, "status page unavailable");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, "30"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        "status page temporarily unavailable",
+    )
+        .into_response()
+}
+
+/// PostgreSQL could not admit the request: a public page's kept render answers GETs; anything
+/// else (a protected page, a form) is a 503.
+fn serve_offline(
+    web: &WebState,
+    host: &str,
+    route: &routes::SiteRoute,
+    request: &Request,
+    error: ApiError,
+) -> Response {
+    let bare = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match web.site.offline(&bare) {
+        Some(site) if route.rendered && site.visibility == Visibility::Public => {
+            tracing::warn!(host = %bare, error = %error, "serving the kept render: the database did not answer");
+            site.respond(
+                request.uri().path(),
+                request.uri().query(),
+                request.headers(),
+            )
+            .unwrap_or_else(|| not_found_page(host))
+        }
+        _ => unavailable(error),
+    }
+}
+
+/// The password form's post: a correct password sets the page-access cookie.
+async fn unlock_page(
+    web: &WebState,
+    tenant: &api::accounts::tenancy::Tenant,
+    host: &str,
+    visitor: Visitor,
+    request: Request,
+) -> Response {
+    let app = &web.app;
+    match app.page_access(tenant.id).await {
+        Ok((Visibility::Password, _)) => {}
+        Ok((Visibility::Public, _)) => {
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+        }
+        Ok((Visibility::Private, _)) => return not_found_page(host),
+        Err(e) => return unavailable(e),
+    }
+    if request.method() != axum::http::Method::POST {
+        return password_page(&tenant.name, Refusal::NoPassword);
+    }
+    let form = axum::extract::Form::<Unlock>::from_request(request, &()).await;
+    let given = form.map(|f| f.0.password).unwrap_or_default();
+    match access::unlock(app, tenant.id, &given, visitor.client).await {
+        Ok(Some(value)) => {
+            let cookie = format!(
+                "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                access::ACCESS_COOKIE,
+                access::COOKIE_DAYS * 86_400,
+                if web.secure_cookies { "; Secure" } else { "" }
+            );
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::LOCATION, "/".to_owned()),
+                    (header::SET_COOKIE, cookie),
+                ],
+            )
+                .into_response()
+        }
+        Ok(None) => password_page(&tenant.name, Refusal::WrongPassword),
         Err(ApiError::TooManyRequests {
             retry_after_secs, ..
         }) => password_page(&tenant.name, Refusal::TooMany(retry_after_secs)),
@@ -227,6 +315,10 @@ fn password_page(name: &str, refusal: Refusal) -> Response {
         name = html_escape(name),
     );
     let mut response = (status, Html(body)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     if let Refusal::TooMany(secs) = refusal {
         response
             .headers_mut()

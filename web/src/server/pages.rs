@@ -1,20 +1,13 @@
 //! Server-side halves of the pages' server functions.
 
 use super::WebState;
-use crate::views::{
-    self, AdminMonitor, AdminView, DayView, HomeView, IncidentUpdateView, IncidentView,
-    MaintenanceView, MonitorView, RegionView, StatusView,
-};
+use crate::views::{self, AdminMonitor, AdminView, HomeView};
 use api::accounts::auth::{login_limited, LoginError, SessionUser, SESSION_COOKIE, SESSION_DAYS};
 use api::checkers::status_str;
 use api::rest::error::ApiError;
-use api::status_page::snapshot::StatusSnapshot;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use checker::probe::CheckStatus;
-use chrono::{DateTime, SecondsFormat, Utc};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
-use tenants::Site;
 
 fn state() -> Result<WebState, ServerFnError> {
     use_context::<WebState>().ok_or_else(|| ServerFnError::new("server state missing"))
@@ -44,17 +37,6 @@ fn internal(e: impl std::fmt::Display) -> ServerFnError {
     ServerFnError::new("temporarily unavailable, please retry")
 }
 
-pub fn iso(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-pub fn format_latency(us: Option<u32>) -> String {
-    match us {
-        Some(us) => format!("{:.1} ms", f64::from(us) / 1000.0),
-        None => "–".to_owned(),
-    }
-}
-
 pub fn format_uptime(percent: Option<f64>) -> String {
     match percent {
         Some(p) if p >= 99.995 => "100%".to_owned(),
@@ -63,157 +45,13 @@ pub fn format_uptime(percent: Option<f64>) -> String {
     }
 }
 
-pub fn status_view(snapshot: &StatusSnapshot) -> StatusView {
-    let overall = snapshot
-        .overall
-        .map(status_str)
-        .unwrap_or("unknown")
-        .to_owned();
-    let statuses: Vec<_> = snapshot.monitors.iter().filter_map(|m| m.status).collect();
-    let all_down = !statuses.is_empty() && statuses.iter().all(|s| *s == CheckStatus::Down);
-    StatusView {
-        title: snapshot.title.clone(),
-        headline: views::headline(&overall, all_down).to_owned(),
-        overall,
-        generated_at: iso(snapshot.generated_at),
-        stale: snapshot.stale,
-        monitors: snapshot
-            .monitors
-            .iter()
-            .map(|m| {
-                // The engine's confirmed states that the three-level status cannot tell apart.
-                let status = match m.state {
-                    Some(api::engine::MonitorState::RegionalOutage) => "regional_outage",
-                    Some(api::engine::MonitorState::UnderMaintenance) => "under_maintenance",
-                    _ => m.status.map(status_str).unwrap_or("unknown"),
-                }
-                .to_owned();
-                MonitorView {
-                    name: m.name.clone(),
-                    component: m.component.clone(),
-                    status_label: views::status_label(&status).to_owned(),
-                    status,
-                    uptime_24h: format_uptime(m.uptime_24h),
-                    uptime_windows: m
-                        .uptime_windows
-                        .iter()
-                        .filter(|w| w.window != "24h")
-                        .map(|w| (w.window.clone(), format_uptime(w.percent)))
-                        .collect(),
-                    days: m
-                        .days
-                        .iter()
-                        .map(|d| DayView {
-                            day: d.day.to_string(),
-                            title: format!("{}: {}", d.day, format_uptime(d.uptime)),
-                            status: d.status.clone(),
-                        })
-                        .collect(),
-                    regions: m
-                        .regions
-                        .iter()
-                        .map(|r| RegionView {
-                            region: r.region.clone(),
-                            status: status_str(r.status).to_owned(),
-                            latency: format_latency(r.last_total_us),
-                            latency_24h: match (r.p50_24h_us, r.p95_24h_us) {
-                                (Some(p50), Some(p95)) => {
-                                    format!("{:.1} / {:.1} ms", p50 / 1000.0, p95 / 1000.0)
-                                }
-                                _ => "–".to_owned(),
-                            },
-                            checked_at: iso(r.last_checked_at),
-                            // Visitors read the kind only; the detail is the tenant's.
-                            failure: (r.status != CheckStatus::Up)
-                                .then(|| r.failure.map(|f| f.sentence()))
-                                .flatten(),
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
-        incidents: incident_views(snapshot),
-        maintenances: snapshot
-            .maintenances
-            .iter()
-            .map(|m| {
-                let status = api::rest::stored_name(&m.status);
-                MaintenanceView {
-                    title: m.title.clone(),
-                    description: m.description.clone(),
-                    status_label: views::phase_label(&status),
-                    status,
-                    starts_at: iso(m.starts_at),
-                    ends_at: iso(m.ends_at),
-                    components: m.components.join(", "),
-                }
-            })
-            .collect(),
-    }
-}
-
-/// Unresolved incidents first, then the recently resolved ones; newest first within each.
-fn incident_views(snapshot: &StatusSnapshot) -> Vec<IncidentView> {
-    let mut incidents: Vec<_> = snapshot.incidents.iter().collect();
-    incidents.sort_by_key(|i| (i.resolved_at.is_some(), std::cmp::Reverse(i.started_at)));
-    incidents
-        .into_iter()
-        .map(|i| {
-            let status = api::rest::stored_name(&i.status);
-            IncidentView {
-                title: i.title.clone(),
-                status_label: views::phase_label(&status),
-                status,
-                impact: api::rest::stored_name(&i.impact),
-                resolved: i.resolved_at.is_some(),
-                started_at: iso(i.started_at),
-                components: i
-                    .components
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{} ({})",
-                            c.name,
-                            views::phase_label(&api::rest::stored_name(&c.status)).to_lowercase()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                updates: i
-                    .updates
-                    .iter()
-                    .map(|u| IncidentUpdateView {
-                        status_label: views::phase_label(&api::rest::stored_name(&u.status)),
-                        message: u.message.clone(),
-                        at: iso(u.created_at),
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
+/// The platform's landing page. A tenant's host serves its public status site
+/// ([`crate::public`]) at `/` instead; this page only ever shows the landing.
 pub async fn home_view() -> Result<HomeView, ServerFnError> {
     let state = state()?;
-    let headers = headers().await?;
-    let app = &state.app;
-    let host = host(&headers);
-    if tenants::resolve_host(&host, &app.config.base_domain) == Site::Platform {
-        return Ok(HomeView::Landing {
-            base_domain: app.config.base_domain.clone(),
-        });
-    }
-    // Subdomain or verified custom domain; access was checked by the site gate.
-    let Some(tenant) = app.tenant_for_host(&host).await.map_err(internal)? else {
-        set_status(StatusCode::NOT_FOUND);
-        return Err(ServerFnError::new("no status page here"));
-    };
-    let snapshot = app
-        .status
-        .get(&app.db, &app.analytics, &tenant)
-        .await
-        .map_err(internal)?;
-    Ok(HomeView::Status(status_view(&snapshot)))
+    Ok(HomeView {
+        base_domain: state.app.config.base_domain.clone(),
+    })
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {

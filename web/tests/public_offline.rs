@@ -1,0 +1,269 @@
+//! Up when everything behind it is down: a `statuspage serve` with a render folder serves a
+//! public page and a password-protected one; it is stopped; a new server started with
+//! `DATABASE_URL` and `CLICKHOUSE_URL` pointing at closed ports starts anyway and serves the
+//! public page, its JSON, feed and badge from the kept render with 200 and the stale notice,
+//! while the password-protected page is refused (503: never served without its gate).
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const CHECKER_SECRET: &str = "public-offline-secret-0123456789";
+const PAGE_PASSWORD: &str = "open sesame 123";
+
+struct Server {
+    child: Child,
+    log: PathBuf,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    fn start(database_url: &str, clickhouse_url: &str, data: &Path, n: usize) -> Self {
+        let port = free_port();
+        let log = data.join(format!("server-{n}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_statuspage"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("CLICKHOUSE_URL", clickhouse_url)
+            .env("CLICKHOUSE_DATABASE", "public_offline_test")
+            .env("CHECKER_SECRET", CHECKER_SECRET)
+            .env("STATUSPAGE_ADDR", format!("127.0.0.1:{port}"))
+            .env("STATUSPAGE_DATA", data.join(format!("data-{n}")))
+            .env("STATUSPAGE_RENDER_DIR", data.join("renders"))
+            .env("CHECKER_LOCAL_RUNNER", "false")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .env_remove("STATUSPAGE_SMTP_URL")
+            .env_remove("STATUSPAGE_COOKIE_SECRET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting the statuspage binary");
+        Self { child, log, port }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until the server accepts connections (its health check would wait for the
+    /// databases).
+    async fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start listening; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn get(&self, slug: &str, path: &str, password: Option<&str>) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .get(self.url(path))
+            .header("host", format!("{slug}.localhost:{}", self.port))
+            .header("accept-encoding", "br");
+        if let Some(password) = password {
+            request = request.header("status-page-password", password);
+        }
+        request.send().await.unwrap()
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let base = base.split('?').next().unwrap();
+    let server = &base[..base.rfind('/').expect("DATABASE_URL has a path")];
+    format!("{server}/{name}")
+}
+
+fn unbrotli(bytes: &[u8]) -> String {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut brotli::Decompressor::new(bytes, 4096), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// The body, decoded when it came brotli-compressed.
+async fn text(response: reqwest::Response) -> String {
+    let br = response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "br");
+    let bytes = response.bytes().await.unwrap();
+    if br {
+        unbrotli(&bytes)
+    } else {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+}
+
+async fn sign_up(http: &reqwest::Client, server: &Server, slug: &str) -> String {
+    let created: Value = http
+        .post(server.url("/api/v1/tenants"))
+        .json(&json!({ "slug": slug, "name": format!("{slug} Inc"),
+                       "email": format!("owner@{slug}.example"), "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["api_token"].as_str().unwrap().to_owned()
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_are_not(
+    pool: PgPool,
+) {
+    let data = std::env::temp_dir().join(format!("public-offline-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&data).unwrap();
+    let clickhouse =
+        std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let first = Server::start(&database_url(&pool).await, &clickhouse, &data, 1);
+    first.wait_listening().await;
+
+    let http = reqwest::Client::new();
+    let token = sign_up(&http, &first, "acme").await;
+    let component: Value = http
+        .post(first.url("/api/v1/components"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Checkout" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let badge = format!("/badges/{}/status.svg", component["id"].as_str().unwrap());
+    let locked_token = sign_up(&http, &first, "locked").await;
+    let set = http
+        .patch(first.url("/api/v1/status-page"))
+        .bearer_auth(&locked_token)
+        .json(&json!({ "visibility": "password", "password": PAGE_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+
+    let paths = ["/", "/status.json", "/feed.rss", badge.as_str()];
+    let mut live = Vec::new();
+    for path in paths {
+        let r = first.get("acme", path, None).await;
+        assert_eq!(r.status(), 200, "{path}; log:\n{}", first.log());
+        assert!(r.headers().get("x-status-stale").is_none(), "{path}: live");
+        live.push(text(r).await);
+    }
+    assert!(
+        !live[0].contains("stale-notice"),
+        "the live page is not stale"
+    );
+    let locked = first.get("locked", "/", Some(PAGE_PASSWORD)).await;
+    assert_eq!(locked.status(), 200, "{}", first.log());
+    assert_eq!(locked.headers()["cache-control"], "private, no-cache");
+
+    // Both models are on disk.
+    let renders = data.join("renders");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&renders)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "two renders kept; log:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.stop();
+
+    // Both databases unreachable: ports nothing listens on.
+    let dead_pg = format!("postgres://postgres@127.0.0.1:{}/statuspage", free_port());
+    let dead_ch = format!("http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let second = Server::start(&dead_pg, &dead_ch, &data, 2);
+    second.wait_listening().await;
+    println!(
+        "the server without databases listened after {} ms",
+        started.elapsed().as_millis()
+    );
+    for (path, before) in paths.iter().zip(&live) {
+        let asked = Instant::now();
+        let r = second.get("acme", path, None).await;
+        assert_eq!(r.status(), 200, "{path} offline; log:\n{}", second.log());
+        assert_eq!(r.headers()["x-status-stale"], "1", "{path}");
+        assert!(r.headers().contains_key("etag"));
+        let body = text(r).await;
+        assert!(!body.is_empty());
+        if *path == "/" {
+            assert!(
+                body.contains("stale-notice"),
+                "the page says it is stale:\n{body}"
+            );
+        } else {
+            // Same data as before (the badge and feeds may say they are stale too).
+            assert!(body.len() * 2 > before.len(), "{path}");
+        }
+        println!("{path}: {} ms offline", asked.elapsed().as_millis());
+    }
+    // The password-protected page: never from disk (fail closed), with or without a password.
+    for password in [None, Some(PAGE_PASSWORD)] {
+        let r = second.get("locked", "/", password).await;
+        assert_eq!(r.status(), 503, "{password:?}");
+        let body = text(r).await;
+        assert!(!body.contains("stale-notice"), "{body}");
+    }
+    // A host this server never rendered: 503, not someone else's page.
+    assert_eq!(second.get("globex", "/", None).await.status(), 503);
+    assert!(
+        second.log().contains("does not answer"),
+        "the log says why:\n{}",
+        second.log()
+    );
+    drop(second);
+    let _ = std::fs::remove_dir_all(&data);
+}
