@@ -281,6 +281,15 @@ pub struct GroupCharts {
     pub latency_24h: Vec<GroupLatency>,
 }
 
+impl GroupCharts {
+    /// Whether any period holds a bucket with checks (a new tenant's first figures are not).
+    pub fn has_checks(&self) -> bool {
+        self.periods
+            .iter()
+            .any(|p| p.series.iter().any(|s| !s.points.is_empty()))
+    }
+}
+
 /// Chart periods: label, buckets and bucket resolution. The 24-hour chart is the end of the
 /// 7-day one (the same hourly buckets).
 pub const CHART_PERIODS: [(&str, i64, Resolution); 3] = [

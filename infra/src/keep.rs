@@ -10,6 +10,15 @@ use aws_sdk_s3::primitives::ByteStream;
 /// The most objects [`ObjectKeep::list`] returns (and so the most pages restored).
 pub const MAX_OBJECTS: usize = 10_000;
 
+/// One object under the prefix.
+#[derive(Clone, Debug)]
+pub struct KeptObject {
+    /// The key without the prefix.
+    pub name: String,
+    pub size: u64,
+    pub modified: Option<std::time::SystemTime>,
+}
+
 /// A bucket and a key prefix holding kept renders.
 #[derive(Clone, Debug)]
 pub struct ObjectKeep {
@@ -85,8 +94,8 @@ impl ObjectKeep {
         Ok(())
     }
 
-    /// The names under the prefix (at most [`MAX_OBJECTS`]), with their sizes.
-    pub async fn list(&self) -> Result<Vec<(String, u64)>> {
+    /// The objects directly under the prefix (at most [`MAX_OBJECTS`]).
+    pub async fn list(&self) -> Result<Vec<KeptObject>> {
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -103,8 +112,13 @@ impl ObjectKeep {
                 let Some(key) = object.key() else { continue };
                 let name = key.strip_prefix(&self.prefix).unwrap_or(key);
                 if !name.is_empty() && !name.contains('/') {
-                    let size = object.size().unwrap_or_default().max(0) as u64;
-                    names.push((name.to_owned(), size));
+                    names.push(KeptObject {
+                        name: name.to_owned(),
+                        size: object.size().unwrap_or_default().max(0) as u64,
+                        modified: object
+                            .last_modified()
+                            .and_then(|t| std::time::SystemTime::try_from(*t).ok()),
+                    });
                 }
                 if names.len() >= MAX_OBJECTS {
                     return Ok(names);

@@ -251,7 +251,16 @@ async fn serve(
     config.validate()?;
     // STATUSPAGE_DELIVERY_*: checked before anything connects, like the rest of the config.
     let delivery = api::outbox::DeliveryConfig::from_env()?;
-    let render = config.render_config();
+    let render = config.render_config().await;
+    if let (Some(keep), Some(dir)) = (&render.bucket, &render.dir) {
+        // Before the folder is read: a fresh machine serves what the fleet kept.
+        use web::public::render::bucket;
+        match tokio::time::timeout(bucket::RESTORE_BUDGET, bucket::restore(keep, dir)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "kept renders not restored from STATUSPAGE_RENDER_BUCKET; serving what STATUSPAGE_RENDER_DIR holds"),
+            Err(_) => tracing::warn!(bucket = keep.bucket(), "STATUSPAGE_RENDER_BUCKET did not answer within {:?}; serving what STATUSPAGE_RENDER_DIR holds", bucket::RESTORE_BUDGET),
+        }
+    }
     let (db, analytics, migrating) = connect_serving(&config.databases).await?;
     let cookie_secret = match (&migrating, config.cookie_secret.as_deref()) {
         (Some(_), None | Some("")) => {
@@ -290,8 +299,10 @@ async fn serve(
     let mut background = vec![spawn_domain_rechecks(&app)];
     // Every tenant's rendered public site (kept in STATUSPAGE_RENDER_DIR), rebuilt when another
     // server (or this one) announces a change.
-    tracing::info!(dir = ?render.dir, ttl_secs = render.ttl.as_secs(), "public sites rendered into memory and kept on disk");
+    tracing::info!(dir = ?render.dir, bucket = ?render.bucket.as_ref().map(|k| k.bucket().to_owned()), ttl_secs = render.ttl.as_secs(), "public sites rendered into memory and kept on disk");
     let site = web::public::render::PublicSite::new(render);
+    // Started without PostgreSQL: kept renders answer at once until the listener connects.
+    site.set_database_down(migrating.is_some());
     background.push(tokio::spawn(web::public::render::run_change_listener(
         app.clone(),
         site.clone(),

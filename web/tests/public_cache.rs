@@ -376,6 +376,7 @@ async fn through_the_gate_head_and_a_rebuild_after_a_change(pool: PgPool) {
         RenderConfig {
             dir: None,
             ttl: Duration::from_secs(600),
+            bucket: None,
         },
         loader,
     );

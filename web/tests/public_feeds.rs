@@ -95,7 +95,10 @@ impl Client {
             request = request.header(*k, *v);
         }
         let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200, "{path}");
+        if response.status() != 200 {
+            let status = response.status();
+            panic!("{path}: {status} {}", response.text().await.unwrap());
+        }
         response
     }
 
@@ -293,6 +296,9 @@ async fn feeds_and_statuspage_json_from_a_real_tenant(pool: PgPool) {
         for (path, content_type) in [
             ("/feed.rss", "application/rss+xml; charset=utf-8"),
             ("/feed.atom", "application/atom+xml; charset=utf-8"),
+            // Statuspage's names for the same feeds.
+            ("/history.rss", "application/rss+xml; charset=utf-8"),
+            ("/history.atom", "application/atom+xml; charset=utf-8"),
         ] {
             let response = c
                 .get(&format!("{path}{query}"), &[("accept-language", accept)])

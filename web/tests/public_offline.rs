@@ -2,7 +2,9 @@
 //! public page and a password-protected one; it is stopped; a new server started with
 //! `DATABASE_URL` and `CLICKHOUSE_URL` pointing at closed ports starts anyway and serves the
 //! public page, its JSON, feed and badge from the kept render with 200 and the stale notice,
-//! while the password-protected page is refused (503: never served without its gate).
+//! while the password-protected page is refused (503: never served without its gate). And a
+//! server on a fresh machine (empty render folder) restores the renders another server kept in
+//! the S3 bucket (moto) and serves them with both databases down.
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -30,9 +32,21 @@ fn free_port() -> u16 {
 
 impl Server {
     fn start(database_url: &str, clickhouse_url: &str, data: &Path, n: usize) -> Self {
+        Self::start_with(database_url, clickhouse_url, data, n, &[])
+    }
+
+    /// [`Server::start`] with more (or overriding) environment variables.
+    fn start_with(
+        database_url: &str,
+        clickhouse_url: &str,
+        data: &Path,
+        n: usize,
+        env: &[(&str, String)],
+    ) -> Self {
         let port = free_port();
         let log = data.join(format!("server-{n}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_statuspage"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_statuspage"));
+        command
             .arg("serve")
             .env("DATABASE_URL", database_url)
             .env("CLICKHOUSE_URL", clickhouse_url)
@@ -45,16 +59,32 @@ impl Server {
             .env("RUST_LOG", "info,sqlx=warn")
             .env_remove("STATUSPAGE_SMTP_URL")
             .env_remove("STATUSPAGE_COOKIE_SECRET")
+            .env_remove("STATUSPAGE_RENDER_BUCKET")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("starting the statuspage binary");
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = command.spawn().expect("starting the statuspage binary");
         Self { child, log, port }
     }
 
+    /// The server's log, without colour codes.
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut plain = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
     }
 
     fn url(&self, path: &str) -> String {
@@ -249,6 +279,12 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
             assert!(body.len() * 2 > before.len(), "{path}");
         }
         println!("{path}: {} ms offline", asked.elapsed().as_millis());
+        // Not after the pool's connect timeout (5 s): the server knows it started without it.
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "{path} took {:?} offline",
+            asked.elapsed()
+        );
     }
     // The password-protected page: never from disk (fail closed), with or without a password.
     for password in [None, Some(PAGE_PASSWORD)] {
@@ -264,6 +300,107 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
         "the log says why:\n{}",
         second.log()
     );
+    drop(second);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The moto server of `./dev test` (AWS_ENDPOINT_URL); fails loudly without it.
+fn moto_endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(v) if !v.trim().is_empty() => v,
+        _ => panic!(
+            "AWS_ENDPOINT_URL is not set: this test keeps renders in a moto bucket; run it through \
+             `./dev test` or `source scripts/moto.sh && ensure_moto` first"
+        ),
+    }
+}
+
+/// A fresh machine (an empty render folder) whose databases are both down serves the public
+/// page another server kept in the bucket; an unusable object in the bucket is skipped.
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn a_fresh_server_without_databases_serves_the_renders_kept_in_the_bucket(pool: PgPool) {
+    let endpoint = moto_endpoint();
+    let data = std::env::temp_dir().join(format!("public-bucket-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&data).unwrap();
+    let clickhouse =
+        std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let bucket = "statuspage-renders-test";
+    let prefix = format!("run-{}", Uuid::new_v4());
+    let keep = infra::keep::ObjectKeep::new(bucket, &prefix, "us-east-1", Some(&endpoint)).await;
+    keep.ensure_bucket().await.unwrap();
+    let env = |renders: &str| {
+        vec![
+            ("STATUSPAGE_RENDER_BUCKET", format!("{bucket}/{prefix}")),
+            (
+                "STATUSPAGE_RENDER_DIR",
+                data.join(renders).display().to_string(),
+            ),
+        ]
+    };
+
+    let first = Server::start_with(
+        &database_url(&pool).await,
+        &clickhouse,
+        &data,
+        1,
+        &env("renders-1"),
+    );
+    first.wait_listening().await;
+    let http = reqwest::Client::new();
+    sign_up(&http, &first, "acme").await;
+    let live = first.get("acme", "/", None).await;
+    assert_eq!(live.status(), 200, "{}", first.log());
+    let live = text(live).await;
+    assert!(live.contains("acme Inc"), "{live}");
+    // The model is put in the bucket after the disk write.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let kept = loop {
+        let objects = keep.list().await.unwrap();
+        if let Some(object) = objects.into_iter().find(|o| o.name.ends_with(".json")) {
+            break object;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing put in the bucket; log:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(kept.size > 100, "{kept:?}");
+    first.stop();
+    // Beside it, an object that is no kept model: skipped, not served.
+    keep.put(
+        &format!("{}.json", Uuid::new_v4()),
+        b"{not json".to_vec(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+
+    let dead_pg = format!("postgres://postgres@127.0.0.1:{}/statuspage", free_port());
+    let dead_ch = format!("http://127.0.0.1:{}", free_port());
+    let second = Server::start_with(&dead_pg, &dead_ch, &data, 2, &env("renders-2"));
+    second.wait_listening().await;
+    for path in ["/", "/status.json", "/api/v2/summary.json"] {
+        let r = second.get("acme", path, None).await;
+        assert_eq!(
+            r.status(),
+            200,
+            "{path} from the bucket; log:\n{}",
+            second.log()
+        );
+        assert_eq!(r.headers()["x-status-stale"], "1", "{path}");
+        let body = text(r).await;
+        assert!(body.contains("acme Inc"), "{path}: {body}");
+    }
+    let log = second.log();
+    assert!(
+        log.contains("kept renders restored from the bucket"),
+        "{log}"
+    );
+    assert!(log.contains("fetched=1"), "one model fetched:\n{log}");
+    assert!(log.contains("skipped=1"), "the bad object skipped:\n{log}");
+    assert!(data.join("renders-2").join(&kept.name).exists());
     drop(second);
     let _ = std::fs::remove_dir_all(&data);
 }

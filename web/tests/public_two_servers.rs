@@ -251,6 +251,7 @@ async fn two_listening_stores_rebuild_an_announced_tenant(pool: PgPool) {
     let config = RenderConfig {
         dir: None,
         ttl: Duration::from_secs(600),
+        bucket: None,
     };
     let mut stores = Vec::new();
     for _ in 0..2 {

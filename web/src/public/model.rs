@@ -449,6 +449,9 @@ async fn chart_figures(
     )
     .await;
     match fresh {
+        // Figures without a single check are not kept: a new monitor's first results show on
+        // the next render, not after the cache's five minutes.
+        Ok(Ok(charts)) if !charts.has_checks() => (Some(charts), false),
         Ok(Ok(charts)) => {
             let mut cache = chart_cache().lock().unwrap_or_else(|e| e.into_inner());
             if cache.len() >= CHART_CACHE_TENANTS && !cache.contains_key(&tenant_id) {

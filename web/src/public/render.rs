@@ -3,6 +3,7 @@
 //! is announced (PostgreSQL `LISTEN`/`NOTIFY`, [`run_change_listener`]) or the live figures are
 //! older than the TTL.
 
+pub mod bucket;
 mod disk;
 mod encode;
 mod listen;
@@ -34,6 +35,8 @@ pub struct RenderConfig {
     /// `STATUSPAGE_RENDER_TTL_SECS`: a render older than this is rebuilt in the background on
     /// the next request (which is still answered from the old one).
     pub ttl: Duration,
+    /// `STATUSPAGE_RENDER_BUCKET`: the kept models also in S3-compatible storage ([`bucket`]).
+    pub bucket: Option<infra::keep::ObjectKeep>,
 }
 
 impl Default for RenderConfig {
@@ -41,6 +44,7 @@ impl Default for RenderConfig {
         Self {
             dir: None,
             ttl: Duration::from_secs(30),
+            bucket: None,
         }
     }
 }
@@ -191,7 +195,7 @@ impl RenderedSite {
         query: Option<&str>,
         headers: &HeaderMap,
     ) -> Option<Response> {
-        let files = self.paths.get(path)?;
+        let files = self.paths.get(super::routes::canonical(path))?;
         let params: Vec<(&str, &str)> = query
             .unwrap_or_default()
             .split('&')

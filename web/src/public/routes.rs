@@ -37,6 +37,8 @@ pub const SITE_ROUTES: &[SiteRoute] = &[
     file("/status.json"),
     file("/feed.rss"),
     file("/feed.atom"),
+    file("/history.rss"),
+    file("/history.atom"),
     file("/calendar.ics"),
     file("/api/v2/summary.json"),
     file("/api/v2/status.json"),
@@ -64,6 +66,20 @@ pub const SITE_ROUTES: &[SiteRoute] = &[
         post: true,
     },
 ];
+
+/// Other names of rendered files: Atlassian Statuspage's feed URLs, which readers already hold.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("/history.rss", super::feeds::RSS_PATH),
+    ("/history.atom", super::feeds::ATOM_PATH),
+];
+
+/// The rendered file's own path for `path` (itself unless it is one of [`ALIASES`]).
+pub fn canonical(path: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == path)
+        .map_or(path, |(_, own)| own)
+}
 
 /// Whether `path` matches `pattern` (`{name}` matches one non-empty segment).
 pub fn matches(pattern: &str, path: &str) -> bool {
@@ -127,5 +143,16 @@ mod tests {
                 assert!(route.rendered, "{} is served from the render", f.path);
             }
         }
+    }
+
+    #[test]
+    fn aliases_are_routes_and_name_rendered_files() {
+        let files = super::super::site_files(&super::super::fixture::page(false));
+        for (alias, own) in ALIASES {
+            assert!(route(alias).is_some_and(|r| r.rendered), "{alias}");
+            assert_eq!(canonical(alias), *own);
+            assert!(files.iter().any(|f| f.path == *own), "{own} is rendered");
+        }
+        assert_eq!(canonical("/feed.rss"), "/feed.rss");
     }
 }

@@ -112,6 +112,14 @@ pub struct ServeConfig {
     /// background (announced changes rebuild at once).
     #[arg(long, env = "STATUSPAGE_RENDER_TTL_SECS", default_value_t = 30)]
     pub render_ttl_secs: u64,
+    /// S3-compatible bucket (`bucket` or `bucket/prefix`) keeping the render folder's files too:
+    /// a server on a fresh machine fetches them at start. The endpoint is AWS_ENDPOINT_URL_S3 or
+    /// AWS_ENDPOINT_URL (unset: AWS S3), credentials come from the AWS SDK's usual chain.
+    #[arg(long, env = "STATUSPAGE_RENDER_BUCKET")]
+    pub render_bucket: Option<String>,
+    /// Region of STATUSPAGE_RENDER_BUCKET; default AWS_REGION, else us-east-1.
+    #[arg(long, env = "STATUSPAGE_RENDER_BUCKET_REGION")]
+    pub render_bucket_region: Option<String>,
     /// The deployment's mail server for email alerts: `smtp://host:port` (plain, e.g. a local
     /// relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`
     /// (implicit TLS). Unset: email is not configured.
@@ -154,6 +162,18 @@ impl ServeConfig {
                 "STATUSPAGE_RENDER_TTL_SECS must be between 1 and 86400, got {}",
                 self.render_ttl_secs
             );
+        }
+        if let Some((bucket, _)) = self.render_bucket() {
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                });
+            if !valid {
+                anyhow::bail!("STATUSPAGE_RENDER_BUCKET must start with an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens), got {bucket:?}");
+            }
+            if self.render_config_dir().is_none() {
+                anyhow::bail!("STATUSPAGE_RENDER_BUCKET needs the render folder: STATUSPAGE_RENDER_DIR is set empty");
+            }
         }
         if self.checker_interval_secs < 5 {
             anyhow::bail!("CHECKER_INTERVAL_SECS must be at least 5");
@@ -223,18 +243,49 @@ impl ServeConfig {
     }
 
     /// `STATUSPAGE_RENDER_DIR` (default `renders/` under the data folder; empty: memory only)
-    /// and `STATUSPAGE_RENDER_TTL_SECS`.
-    pub fn render_config(&self) -> crate::public::render::RenderConfig {
-        let dir = match &self.render_dir {
+    /// `STATUSPAGE_RENDER_TTL_SECS` and `STATUSPAGE_RENDER_BUCKET`.
+    pub async fn render_config(&self) -> crate::public::render::RenderConfig {
+        let bucket = match self.render_bucket() {
+            Some((bucket, prefix)) => {
+                let region = self
+                    .render_bucket_region
+                    .clone()
+                    .or_else(|| std::env::var("AWS_REGION").ok())
+                    .filter(|r| !r.trim().is_empty())
+                    .unwrap_or_else(|| "us-east-1".to_owned());
+                let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+                    .iter()
+                    .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
+                Some(
+                    infra::keep::ObjectKeep::new(bucket, prefix, &region, endpoint.as_deref())
+                        .await,
+                )
+            }
+            None => None,
+        };
+        crate::public::render::RenderConfig {
+            dir: self.render_config_dir(),
+            ttl: Duration::from_secs(self.render_ttl_secs),
+            bucket,
+        }
+    }
+
+    fn render_config_dir(&self) -> Option<std::path::PathBuf> {
+        match &self.render_dir {
             Some(dir) if dir.as_os_str().is_empty() => None,
             Some(dir) => Some(dir.clone()),
             None if std::env::var_os("STATUSPAGE_RENDER_DIR").is_some() => None,
             None => Some(self.data_dir().join("renders")),
-        };
-        crate::public::render::RenderConfig {
-            dir,
-            ttl: Duration::from_secs(self.render_ttl_secs),
         }
+    }
+
+    /// `STATUSPAGE_RENDER_BUCKET` as bucket and prefix; `None` when unset or empty.
+    fn render_bucket(&self) -> Option<(&str, &str)> {
+        let value = self.render_bucket.as_deref()?.trim().trim_matches('/');
+        if value.is_empty() {
+            return None;
+        }
+        Some(value.split_once('/').unwrap_or((value, "")))
     }
 
     /// `STATUSPAGE_RECHECK`, with its default and what each choice needs.

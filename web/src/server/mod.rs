@@ -140,6 +140,14 @@ pub async fn site_gate(State(web): State<WebState>, request: Request, next: Next
         )
             .into_response();
     }
+    // The change listener already knows PostgreSQL is away: answer from the kept render now
+    // rather than after the pool's connect timeout.
+    if web.site.database_down() {
+        let down = ApiError::Internal(
+            "PostgreSQL is unreachable (the page-change listener cannot connect)".into(),
+        );
+        return serve_offline(&web, &host, route, &request, down);
+    }
     let tenant = match app.tenant_for_host(&host).await {
         Ok(Some(tenant)) => tenant,
         Ok(None) => return not_found_page(&host),

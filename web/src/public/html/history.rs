@@ -4,7 +4,8 @@ use super::fmt::{self, snake};
 use super::home::{affected_text, impact_label, incident_status_label, time_range, timeline};
 use super::layout::{self, Which};
 use super::Ctx;
-use crate::public::model::{IncidentModel, HISTORY_MONTHS};
+use crate::public::model::{IncidentModel, MaintenanceModel, HISTORY_MONTHS};
+use api::maintenance::MaintenanceStatus;
 use chrono::Datelike;
 use maud::{html, Markup};
 use std::collections::BTreeMap;
@@ -20,30 +21,51 @@ fn previous((year, month): Month) -> Month {
     }
 }
 
-fn month_of(incident: &IncidentModel) -> Month {
-    (incident.started_at.year(), incident.started_at.month())
+fn month_of(at: chrono::DateTime<chrono::Utc>) -> Month {
+    (at.year(), at.month())
+}
+
+/// One month of the history: its incidents and its completed maintenance, newest first.
+#[derive(Default)]
+struct MonthItems<'a> {
+    incidents: Vec<&'a IncidentModel>,
+    maintenances: Vec<&'a MaintenanceModel>,
 }
 
 /// The months the history shows, newest first: the model's [`HISTORY_MONTHS`] months up to the
 /// month it was gathered in, and any older month an (unresolved) incident started in.
-fn months<'a>(cx: &Ctx<'a>) -> Vec<(Month, Vec<&'a IncidentModel>)> {
+/// Maintenance shows once completed, in the month it started (the page shows the rest).
+fn months<'a>(cx: &Ctx<'a>) -> Vec<(Month, MonthItems<'a>)> {
     let now = cx.model.generated_at;
-    let mut by_month: BTreeMap<Month, Vec<&IncidentModel>> = BTreeMap::new();
+    let mut by_month: BTreeMap<Month, MonthItems<'a>> = BTreeMap::new();
     let mut month = (now.year(), now.month());
     for _ in 0..HISTORY_MONTHS {
         by_month.entry(month).or_default();
         month = previous(month);
     }
+    let oldest = month;
     for incident in &cx.model.incidents {
         by_month
-            .entry(month_of(incident))
+            .entry(month_of(incident.started_at))
             .or_default()
+            .incidents
             .push(incident);
+    }
+    for m in &cx.model.maintenances {
+        let month = month_of(m.starts_at);
+        if m.status == MaintenanceStatus::Completed && month > oldest {
+            by_month.entry(month).or_default().maintenances.push(m);
+        }
     }
     let mut months: Vec<_> = by_month.into_iter().collect();
     months.reverse();
-    for (_, incidents) in &mut months {
-        incidents.sort_by_key(|i| std::cmp::Reverse(i.started_at));
+    for (_, items) in &mut months {
+        items
+            .incidents
+            .sort_by_key(|i| std::cmp::Reverse(i.started_at));
+        items
+            .maintenances
+            .sort_by_key(|m| std::cmp::Reverse(m.starts_at));
     }
     months
 }
@@ -75,14 +97,14 @@ pub fn history(cx: &Ctx<'_>) -> String {
     let main = html! {
         h1 { (title) }
         p.intro { (cx.t("page-history-intro")) }
-        @for (month, incidents) in months(cx) {
+        @for (month, items) in months(cx) {
             @let key = format!("{:04}-{:02}", month.0, month.1);
             section.month data-month=(key) aria-labelledby={ "month-" (key) } {
                 h2 #{ "month-" (key) } { (month_heading(cx, month)) }
-                @if incidents.is_empty() {
+                @if items.incidents.is_empty() && items.maintenances.is_empty() {
                     p.empty { (cx.t("page-history-empty-month")) }
                 }
-                @for incident in incidents {
+                @for incident in items.incidents {
                     article.incident data-incident=(incident.id) data-status=(snake(&incident.status))
                         data-impact=(snake(&incident.impact)) {
                         h3 { a href={ "/incidents/" (incident.id) } { (incident.title) } }
@@ -95,6 +117,20 @@ pub fn history(cx: &Ctx<'_>) -> String {
                         }
                         @if !incident.components.is_empty() {
                             p.affected { (cx.t_args("page-affects", &[("components", &affected_text(cx, incident))])) }
+                        }
+                    }
+                }
+                @for m in items.maintenances {
+                    article.maintenance data-maintenance=(m.id) data-status=(snake(&m.status)) {
+                        h3 { (m.title) }
+                        p.maintenance-meta {
+                            span.maintenance-status { (cx.t("maintenance-completed")) }
+                            " · "
+                            span.when { (time_range(cx, &fmt::time(m.starts_at), &fmt::time(m.ends_at))) }
+                        }
+                        @if !m.components.is_empty() {
+                            @let names = m.components.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", ");
+                            p.affected { (cx.t_args("page-affects", &[("components", &names)])) }
                         }
                     }
                 }

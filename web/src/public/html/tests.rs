@@ -340,7 +340,7 @@ fn german_files_are_german() {
     let history = find(&files, "/history", Some(Lang::De), "");
     assert!(history.contains("<h1>Störungsverlauf</h1>"));
     assert!(history.contains("Dezember 2026"));
-    assert!(history.contains("Keine Störungen in diesem Monat."));
+    assert!(history.contains("Keine Störungen oder Wartungen in diesem Monat."));
     let incident = find(
         &files,
         &format!("/incidents/{}", model.incidents[1].id),
@@ -378,12 +378,25 @@ fn history_covers_twelve_months_newest_first() {
         failover.id
     )));
     assert!(section("2026-08").contains(&format!("data-incident=\"{}\"", logins.id)));
-    assert!(section("2026-11").contains("No incidents this month."));
-    assert!(!section("2026-10").contains("No incidents this month."));
+    // Completed maintenance is history too, in the month it started; the rest is not.
+    let [done, in_progress, scheduled] = [2, 0, 1].map(|i| &model.maintenances[i]);
+    let november = section("2026-11");
+    assert!(november.contains(&format!("data-maintenance=\"{}\"", done.id)));
+    assert!(november.contains("<h3>Network upgrade</h3>"));
+    assert!(
+        november.contains("<p class=\"affected\">Affects: API</p>"),
+        "{november}"
+    );
+    assert!(!november.contains("No incidents or maintenance this month."));
+    for open in [in_progress, scheduled] {
+        assert!(!history.contains(&format!("data-maintenance=\"{}\"", open.id)));
+    }
+    assert!(section("2026-09").contains("No incidents or maintenance this month."));
+    assert!(!section("2026-10").contains("No incidents or maintenance this month."));
     assert_eq!(
-        count(history, "No incidents this month."),
-        9,
-        "every month without one says so"
+        count(history, "No incidents or maintenance this month."),
+        8,
+        "every month without either says so"
     );
     // An unresolved incident older than the window still has its month.
     let mut old = fixture::page(false);

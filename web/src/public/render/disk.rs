@@ -31,29 +31,65 @@ pub struct Kept {
     pub path: PathBuf,
 }
 
-fn file_name(tenant_id: Uuid) -> String {
-    format!("{tenant_id}.json")
+/// Writes `model` as `<dir>/<tenant id>.json`, atomically.
+#[cfg(test)]
+pub fn write(dir: &Path, model: &PageModel) -> std::io::Result<Kept> {
+    write_with_body(dir, model).map(|(kept, _)| kept)
 }
 
-/// Writes `model` as `<dir>/<tenant id>.json`, atomically.
-pub fn write(dir: &Path, model: &PageModel) -> std::io::Result<Kept> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(file_name(model.tenant_id));
-    let tmp = dir.join(format!(
-        ".{}.{}.{:x}.tmp",
-        model.tenant_id,
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+/// [`write`], also returning the bytes written (what the bucket keeps too).
+pub fn write_with_body(dir: &Path, model: &PageModel) -> std::io::Result<(Kept, Vec<u8>)> {
     let body = serde_json::to_vec(&KeptFile {
         version: VERSION,
         written_at: chrono::Utc::now(),
         model,
     })
     .map_err(std::io::Error::other)?;
+    let path = write_file(dir, model.tenant_id, &body)?;
+    let kept = Kept {
+        tenant_id: model.tenant_id,
+        hosts: model.hosts.clone(),
+        path,
+    };
+    Ok((kept, body))
+}
+
+/// Keeps `body` (a kept file fetched from the bucket) as `tenant_id`'s, once it has been read
+/// back as that tenant's model.
+pub fn write_kept_bytes(dir: &Path, tenant_id: Uuid, body: &[u8]) -> Result<Kept, String> {
+    let model = parse(body)?;
+    if model.tenant_id != tenant_id {
+        return Err(format!("holds tenant {}, not {tenant_id}", model.tenant_id));
+    }
+    let path = write_file(dir, tenant_id, body).map_err(|e| e.to_string())?;
+    Ok(Kept {
+        tenant_id,
+        hosts: model.hosts,
+        path,
+    })
+}
+
+/// The kept file's name of a tenant, and the tenant of a kept file's name.
+pub fn file_name(tenant_id: Uuid) -> String {
+    format!("{tenant_id}.json")
+}
+
+pub fn tenant_of(name: &str) -> Option<Uuid> {
+    name.strip_suffix(".json")?.parse().ok()
+}
+
+fn write_file(dir: &Path, tenant_id: Uuid, body: &[u8]) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(file_name(tenant_id));
+    let tmp = dir.join(format!(
+        ".{}.{}.{:x}.tmp",
+        tenant_id,
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&body)?;
+        file.write_all(body)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, &path)?;
@@ -64,11 +100,7 @@ pub fn write(dir: &Path, model: &PageModel) -> std::io::Result<Kept> {
         let _ = std::fs::remove_file(&tmp);
     }
     result?;
-    Ok(Kept {
-        tenant_id: model.tenant_id,
-        hosts: model.hosts.clone(),
-        path,
-    })
+    Ok(path)
 }
 
 /// Reads a kept model.
@@ -77,8 +109,11 @@ pub fn read(path: &Path) -> Result<PageModel, String> {
     if meta.len() > MAX_KEPT_BYTES {
         return Err(format!("{} bytes, more than {MAX_KEPT_BYTES}", meta.len()));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let kept: KeptFile<PageModel> = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    parse(&std::fs::read(path).map_err(|e| e.to_string())?)
+}
+
+fn parse(bytes: &[u8]) -> Result<PageModel, String> {
+    let kept: KeptFile<PageModel> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if kept.version != VERSION {
         return Err(format!("version {}, not {VERSION}", kept.version));
     }
@@ -101,7 +136,7 @@ pub fn scan(dir: &Path) -> Vec<Kept> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name();
-            let id = name.to_str()?.strip_suffix(".json")?.parse::<Uuid>().ok()?;
+            let id = tenant_of(name.to_str()?)?;
             let modified = entry.metadata().ok()?.modified().ok()?;
             Some((modified, entry.path(), id))
         })

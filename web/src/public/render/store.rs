@@ -157,7 +157,9 @@ impl PublicSite {
         self.inner.database_down.load(Ordering::Relaxed)
     }
 
-    pub(super) fn set_database_down(&self, down: bool) {
+    /// Set by the change listener as it loses and finds PostgreSQL, and at start when the
+    /// server starts without it.
+    pub fn set_database_down(&self, down: bool) {
         self.inner.database_down.store(down, Ordering::Relaxed);
     }
 
@@ -321,11 +323,19 @@ impl PublicSite {
                 let this = self.clone();
                 let written = site.clone();
                 let result = tokio::task::spawn_blocking(move || {
-                    disk::write(&dir, written.model()).map(|kept| this.remember_kept(kept))
+                    disk::write_with_body(&dir, written.model()).map(|(kept, body)| {
+                        this.remember_kept(kept);
+                        body
+                    })
                 })
                 .await;
                 match result {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(body)) => {
+                        // Awaited under the rebuild's lock: puts of one tenant never cross.
+                        if let Some(keep) = &self.inner.config.bucket {
+                            super::bucket::put(keep, tenant.id, body).await;
+                        }
+                    }
                     Ok(Err(e)) => {
                         tracing::warn!(tenant = %tenant.id, error = %e, "keeping the render on disk failed")
                     }
@@ -546,6 +556,7 @@ mod tests {
             RenderConfig {
                 dir: None,
                 ttl: Duration::from_secs(600),
+                bucket: None,
             },
             loader(loads.clone(), Arc::clone(&fail)),
         );
@@ -610,6 +621,7 @@ mod tests {
             RenderConfig {
                 dir: Some(dir.clone()),
                 ttl: Duration::from_secs(600),
+                bucket: None,
             },
             loader(loads.clone(), fail),
         );
