@@ -4,6 +4,8 @@
 //! every request (raw) and every distinct id, and checks that each duplicate is a re-send of a
 //! message it already had, under the same id.
 
+mod support;
+
 use api::channels::{ChannelInput, ChannelKind};
 use api::notify::{EventKind, Message};
 use api::outbox::{self, Recipient};
@@ -12,10 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use checker::guard::SsrfGuard;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{database_url, AppServer};
 use uuid::Uuid;
 
 const MESSAGES: usize = 400;
@@ -49,73 +50,31 @@ fn counts(seen: &Seen) -> (usize, usize) {
     (seen.values().sum(), seen.len())
 }
 
-/// One `statuspage serve` on a free port, against the test's database.
-struct Server {
-    child: Child,
-    log: PathBuf,
+/// One `statuspage serve` (server `n`) on a port the system picks, against the test's
+/// database, delivering with the test's concurrency and lease and allowed to reach loopback.
+fn start(database_url: &str, data: &std::path::Path, n: usize) -> AppServer {
+    AppServer::start(
+        support::log_path(data, n),
+        0,
+        &[
+            ("DATABASE_URL", database_url.to_owned()),
+            ("CLICKHOUSE_URL", support::clickhouse_url_or_local()),
+            ("CLICKHOUSE_DATABASE", "outbox_crash_test".to_owned()),
+            (
+                "CHECKER_SECRET",
+                "outbox-crash-secret-0123456789".to_owned(),
+            ),
+            ("STATUSPAGE_DATA", data.display().to_string()),
+            ("CHECKER_ALLOW_CIDRS", "127.0.0.0/8".to_owned()),
+            ("STATUSPAGE_DELIVERY_CONCURRENCY", CONCURRENCY.to_string()),
+            ("STATUSPAGE_DELIVERY_PER_TENANT", CONCURRENCY.to_string()),
+            ("STATUSPAGE_DELIVERY_LEASE_SECS", LEASE_SECS.to_string()),
+        ],
+        &[],
+    )
 }
 
-impl Server {
-    fn start(database_url: &str, data: &std::path::Path, n: usize) -> Self {
-        let log = data.join(format!("server-{n}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_statuspage"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env(
-                "CLICKHOUSE_URL",
-                std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            )
-            .env("CLICKHOUSE_DATABASE", "outbox_crash_test")
-            .env("CHECKER_SECRET", "outbox-crash-secret-0123456789")
-            .env("STATUSPAGE_ADDR", "127.0.0.1:0")
-            .env("STATUSPAGE_DATA", data)
-            .env("CHECKER_ALLOW_CIDRS", "127.0.0.0/8")
-            .env("CHECKER_LOCAL_RUNNER", "false")
-            .env("STATUSPAGE_DELIVERY_CONCURRENCY", CONCURRENCY.to_string())
-            .env("STATUSPAGE_DELIVERY_PER_TENANT", CONCURRENCY.to_string())
-            .env("STATUSPAGE_DELIVERY_LEASE_SECS", LEASE_SECS.to_string())
-            .env("RUST_LOG", "info,sqlx=warn")
-            .env_remove("STATUSPAGE_SMTP_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("starting the statuspage binary");
-        Self { child, log }
-    }
-
-    /// SIGKILL: no shutdown, no chance to record anything.
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(!status.success(), "{status:?}");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The test database's URL: `DATABASE_URL` with the database sqlx::test created.
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let base = base.split('?').next().unwrap();
-    let server = &base[..base.rfind('/').expect("DATABASE_URL has a path")];
-    format!("{server}/{name}")
-}
-
-async fn until(what: &str, within: Duration, server: &Server, mut done: impl FnMut() -> bool) {
+async fn until(what: &str, within: Duration, server: &AppServer, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !done() {
         assert!(
@@ -191,7 +150,7 @@ async fn a_killed_server_loses_no_delivery_and_sends_none_twice_after_dedup(pool
     std::fs::create_dir_all(&data).unwrap();
     let url = database_url(&pool).await;
 
-    let mut first = Server::start(&url, &data, 1);
+    let mut first = start(&url, &data, 1);
     until(
         "a quarter delivered",
         Duration::from_secs(60),
@@ -222,7 +181,7 @@ async fn a_killed_server_loses_no_delivery_and_sends_none_twice_after_dedup(pool
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(counts(&seen), (raw_at_kill, distinct_at_kill));
 
-    let second = Server::start(&url, &data, 2);
+    let second = start(&url, &data, 2);
     until(
         "every message delivered after the restart",
         Duration::from_secs(90),

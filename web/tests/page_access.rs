@@ -4,11 +4,12 @@
 //! own, `Secure` and HSTS behind HTTPS, argon2 kept off the async workers, security headers on
 //! every kind of response, and no sign-in or admin on a tenant's host.
 
-use api::{ApiConfig, AppState};
+mod support;
+
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -25,48 +26,20 @@ impl Platform {
     /// Served with the peer address known (as `statuspage serve` does), so per-client limits
     /// apply; `secure`: `STATUSPAGE_SECURE_COOKIES=true`.
     async fn start(pool: PgPool, secure: bool) -> Self {
-        let url = std::env::var("CLICKHOUSE_URL")
-            .expect("CLICKHOUSE_URL must point at a running ClickHouse (`./dev test` starts one)");
-        let analytics = statuspage_clickhouse::Analytics::new(
-            &url,
-            &format!("test_{}", Uuid::new_v4().simple()),
-        )
-        .unwrap();
-        analytics.migrate().await.unwrap();
-        let key = api::status_page::access::load_cookie_secret(&pool, None)
-            .await
-            .unwrap();
-        let app = AppState::new(
-            pool.clone(),
-            analytics,
-            ApiConfig {
-                base_domain: "localhost".into(),
-                checker_secret: CHECKER_SECRET.into(),
-                regions: vec!["test-eu".into()],
-                open_signup: true,
-            },
-        )
-        .with_page_cookie_secret(&key);
+        let analytics = support::migrated_analytics().await;
+        let app = support::app_state_with_cookie_key(pool.clone(), analytics, CHECKER_SECRET).await;
         // A site root of our own, with one static file of the bundle.
-        let site_root = std::env::temp_dir().join(format!("page-access-{}", Uuid::new_v4()));
+        let site_root = support::temp_path("page-access");
         std::fs::create_dir_all(site_root.join("pkg")).unwrap();
         std::fs::write(
             site_root.join("pkg/web.js"),
             "export default function () {}\n",
         )
         .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router =
-            web::server::router(app, site_root.to_str().unwrap(), secure, Some(addr.port()));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap()
-        });
+        let addr = support::serve(|port| {
+            web::server::router(app, site_root.to_str().unwrap(), secure, Some(port))
+        })
+        .await;
         Self {
             pool,
             addr,
@@ -76,11 +49,7 @@ impl Platform {
 
     /// A client connecting from `from` (any 127.0.0.0/8 address), so tests can be many clients.
     fn client(&self, from: &str) -> reqwest::Client {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .local_address(from.parse::<IpAddr>().unwrap())
-            .build()
-            .unwrap()
+        support::client_from(from)
     }
 
     fn url(&self, path: &str) -> String {
@@ -94,16 +63,8 @@ impl Platform {
     /// A tenant whose page is password-protected; returns its id and API token.
     async fn protected_tenant(&self, slug: &str) -> (Uuid, String) {
         let http = self.client("127.0.0.1");
-        let created = http
-            .post(self.url("/api/v1/tenants"))
-            .json(&json!({ "slug": slug, "name": format!("{slug} Inc"),
-                           "email": format!("owner@{slug}.example"), "password": "correct horse battery" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201);
-        let body: Value = created.json().await.unwrap();
-        let token = body["api_token"].as_str().unwrap().to_owned();
+        let body = support::sign_up(&http, &self.url(""), slug, &format!("{slug} Inc")).await;
+        let token = support::token(&body);
         let id: Uuid = body["tenant"]["id"].as_str().unwrap().parse().unwrap();
         let set = http
             .patch(self.url("/api/v1/status-page"))

@@ -4,37 +4,20 @@
 //! visibility; and, through the real router and gate on PostgreSQL, HEAD, and a rebuild after an
 //! announced change that gives changed files new ETags while unchanged ones keep theirs.
 
+mod support;
+
 use api::accounts::tenancy::Tenant;
 use api::status_page::Visibility;
-use api::{ApiConfig, AppState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::{json, Value};
 use sqlx::PgPool;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use uuid::Uuid;
+use support::{gunzip, unbrotli};
 use web::public::i18n::Lang;
 use web::public::model::PageModel;
 use web::public::render::{Loader, PublicSite, RenderConfig, RenderedSite};
 use web::public::{fixture, site_files, File, FileKind};
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .expect("valid gzip");
-    out
-}
-
-fn unbrotli(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    brotli::Decompressor::new(bytes, 4096)
-        .read_to_end(&mut out)
-        .expect("valid brotli");
-    out
-}
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -319,44 +302,12 @@ fn sample_for(tenant: &Tenant, title: &str) -> PageModel {
     model
 }
 
+/// The real router and gate on PostgreSQL, serving tenants' hosts from `site`.
 async fn serve(pool: PgPool, site: PublicSite) -> SocketAddr {
-    let url = std::env::var("CLICKHOUSE_URL").expect("CLICKHOUSE_URL (`./dev test` starts one)");
-    let analytics =
-        statuspage_clickhouse::Analytics::new(&url, &format!("test_{}", Uuid::new_v4().simple()))
-            .unwrap();
-    let key = api::status_page::access::load_cookie_secret(&pool, None)
-        .await
-        .unwrap();
-    let app = AppState::new(
-        pool,
-        analytics,
-        ApiConfig {
-            base_domain: "localhost".into(),
-            checker_secret: CHECKER_SECRET.into(),
-            regions: vec!["test-eu".into()],
-            open_signup: true,
-        },
-    )
-    .with_page_cookie_secret(&key);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let site_root = std::env::temp_dir().join(format!("public-cache-{}", Uuid::new_v4()));
-    let router = web::server::router_with_site(
-        app,
-        site_root.to_str().unwrap(),
-        false,
-        Some(addr.port()),
-        site,
-    );
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    addr
+    // No ClickHouse tables: the loader never reads checks.
+    let analytics = support::analytics_on(&support::clickhouse_url());
+    let app = support::app_state_with_cookie_key(pool, analytics, CHECKER_SECRET).await;
+    support::serve_site(app, site, "public-cache").await
 }
 
 #[sqlx::test(migrator = "api::MIGRATOR")]
@@ -382,18 +333,7 @@ async fn through_the_gate_head_and_a_rebuild_after_a_change(pool: PgPool) {
     );
     let addr = serve(pool, site.clone()).await;
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("http://{addr}/api/v1/tenants"))
-        .json(
-            &json!({ "slug": "acme", "name": "Acme", "email": "owner@acme.example",
-                       "password": "correct horse battery" }),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = support::sign_up(&http, &format!("http://{addr}"), "acme", "Acme").await;
     let tenant = Tenant {
         id: created["tenant"]["id"].as_str().unwrap().parse().unwrap(),
         slug: "acme".into(),

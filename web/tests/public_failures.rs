@@ -1,5 +1,6 @@
 //! What visitors see of a failure is its kind, never its detail: a monitor refused on 127.0.0.1
-//! reads "connection refused" on the status page and in the public JSON, with no address
+//! reads "connection refused" in its component's region table on the status page and in the
+//! public JSON, with no address
 //! anywhere, while the tenant's API keeps the full error. Real PostgreSQL, ClickHouse, checker.
 
 use api::{ApiConfig, AppState};
@@ -54,14 +55,34 @@ async fn visitors_see_the_kind_of_a_failure_and_the_tenant_its_detail(pool: PgPo
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.local_addr().unwrap().port()
     };
+    // Visitors see components; this one is fed by the monitor, with its regions shown.
+    let component: Value = http
+        .post(format!("{base}/api/v1/components"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "Billing" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let response = http
         .post(format!("{base}/api/v1/monitors"))
         .bearer_auth(&token)
-        .json(&json!({ "name": "Billing", "type": "http", "url": format!("http://127.0.0.1:{closed}/") }))
+        .json(&json!({ "name": "Billing", "type": "http", "url": format!("http://127.0.0.1:{closed}/"),
+                       "component_id": component["id"] }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    let response = http
+        .patch(format!("{base}/api/v1/status-page"))
+        .bearer_auth(&token)
+        .json(&json!({ "show_region_detail": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 
     // The checkers of both regions, each signing with its own secret through one client.
     let api = ApiClient::with_secrets(&base, secrets).unwrap();
@@ -100,8 +121,20 @@ async fn visitors_see_the_kind_of_a_failure_and_the_tenant_its_detail(pool: PgPo
         .text()
         .await
         .unwrap();
-    assert!(html.contains("data-status=\"down\""), "{html}");
-    assert!(html.contains("connection refused"), "{html}");
+    assert!(
+        html.contains("data-component=\"Billing\" data-status=\"major_outage\""),
+        "{html}"
+    );
+    for region in ["test-eu", "test-us"] {
+        let row = format!("<tr data-region=\"{region}\" data-status=\"major_outage\">");
+        let at = html.find(&row).unwrap_or_else(|| panic!("{row} in {html}"));
+        let end = at + html[at..].find("</tr>").unwrap();
+        assert!(
+            html[at..end].contains("connection refused"),
+            "{}",
+            &html[at..end]
+        );
+    }
     assert!(
         !html.contains("127.0.0.1"),
         "an address on the public page: {html}"

@@ -4,56 +4,27 @@
 //! and `/api/v2/*.json` on the tenant's host, and real parsers read them (feed-rs, icalendar's
 //! parser, serde_json), in the language asked for.
 
-use api::{ApiConfig, AppState};
+mod support;
+
 use chrono::{Duration, Utc};
 use icalendar::{Component as _, DatePerhapsTime};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::net::SocketAddr;
-use uuid::Uuid;
 use web::public::render::{PublicSite, RenderConfig};
 
 const SECRET: &str = "public-feeds-test-secret-0123456789";
 
+/// The whole app server, rendering from PostgreSQL and ClickHouse.
 async fn serve(pool: PgPool) -> SocketAddr {
-    let url = std::env::var("CLICKHOUSE_URL").expect("CLICKHOUSE_URL must point at ClickHouse");
-    let analytics =
-        statuspage_clickhouse::Analytics::new(&url, &format!("test_{}", Uuid::new_v4().simple()))
-            .unwrap();
-    analytics.migrate().await.unwrap();
-    let key = api::status_page::access::load_cookie_secret(&pool, None)
-        .await
-        .unwrap();
-    let app = AppState::new(
-        pool,
-        analytics,
-        ApiConfig {
-            base_domain: "localhost".into(),
-            checker_secret: SECRET.into(),
-            regions: vec!["test-eu".into()],
-            open_signup: true,
-        },
-    )
-    .with_page_cookie_secret(&key);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let site_root = std::env::temp_dir().join(format!("public-feeds-{}", Uuid::new_v4()));
-    let router = web::server::router_with_site(
+    let analytics = support::migrated_analytics().await;
+    let app = support::app_state_with_cookie_key(pool, analytics, SECRET).await;
+    support::serve_site(
         app,
-        site_root.to_str().unwrap(),
-        false,
-        Some(addr.port()),
         PublicSite::new(RenderConfig::default()),
-    );
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    addr
+        "public-feeds",
+    )
+    .await
 }
 
 struct Client {
@@ -64,18 +35,12 @@ struct Client {
 
 impl Client {
     async fn send(&self, path: &str, body: Value) -> Value {
-        let response = self
+        let request = self
             .http
             .post(format!("http://{}{path}", self.addr))
             .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
+            .json(&body);
+        support::send_ok(request, path).await
     }
 
     async fn id(&self, path: &str, body: Value) -> String {
@@ -130,22 +95,11 @@ fn names(list: &Value) -> Vec<String> {
 async fn feeds_and_statuspage_json_from_a_real_tenant(pool: PgPool) {
     let addr = serve(pool).await;
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("http://{addr}/api/v1/tenants"))
-        .json(
-            &json!({ "slug": "acme", "name": "Acme", "email": "owner@acme.example",
-                       "password": "correct horse battery" }),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = support::sign_up(&http, &format!("http://{addr}"), "acme", "Acme").await;
     let c = Client {
         addr,
         http,
-        token: created["api_token"].as_str().unwrap().to_owned(),
+        token: support::token(&created),
     };
 
     let core = c

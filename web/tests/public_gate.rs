@@ -5,7 +5,9 @@
 //! PostgreSQL and ClickHouse; a route that skipped the gate would answer a private or locked
 //! page's visitor, and fails here.
 
-use api::{ApiConfig, AppState};
+mod support;
+
+use api::AppState;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -30,39 +32,17 @@ struct Tenant {
 
 impl Platform {
     async fn start(pool: PgPool) -> Self {
-        let url = std::env::var("CLICKHOUSE_URL")
-            .expect("CLICKHOUSE_URL must point at a running ClickHouse (`./dev test` starts one)");
-        let analytics = statuspage_clickhouse::Analytics::new(
-            &url,
-            &format!("test_{}", Uuid::new_v4().simple()),
-        )
-        .unwrap();
-        analytics.migrate().await.unwrap();
-        let key = api::status_page::access::load_cookie_secret(&pool, None)
-            .await
-            .unwrap();
-        let app = AppState::new(
+        let analytics = support::migrated_analytics().await;
+        let app = support::app_state_with_cookie_key(
             pool,
             analytics,
-            ApiConfig {
-                base_domain: "localhost".into(),
-                checker_secret: "public-gate-test-secret-0123456789".into(),
-                regions: vec!["test-eu".into()],
-                open_signup: true,
-            },
+            "public-gate-test-secret-0123456789",
         )
-        .with_page_cookie_secret(&key);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = web::server::router(app.clone(), "target/site", false, Some(addr.port()));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap()
-        });
+        .await;
+        let addr = support::serve(|port| {
+            web::server::router(app.clone(), "target/site", false, Some(port))
+        })
+        .await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -88,13 +68,9 @@ impl Platform {
 
     /// A tenant with a component, an incident on it, and the page's visibility set.
     async fn tenant(&self, slug: &str, visibility: &str) -> Tenant {
-        let created = self
-            .send(self.http.post(self.url("/api/v1/tenants")).json(&json!({
-                "slug": slug, "name": format!("{slug} Inc"),
-                "email": format!("owner@{slug}.example"), "password": "correct horse battery"
-            })))
-            .await;
-        let token = created["api_token"].as_str().unwrap().to_owned();
+        let created =
+            support::sign_up(&self.http, &self.url(""), slug, &format!("{slug} Inc")).await;
+        let token = support::token(&created);
         let component = self
             .send(
                 self.http

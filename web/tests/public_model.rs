@@ -5,6 +5,8 @@
 //! nothing of another tenant; without ClickHouse the model still loads and says it is stale,
 //! without PostgreSQL it fails.
 
+mod support;
+
 use api::accounts::tenancy::Tenant;
 use api::{ApiConfig, AppState};
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
@@ -32,18 +34,8 @@ fn app_state(pool: PgPool, analytics: Analytics) -> AppState {
 
 /// A ClickHouse address where nothing listens.
 fn dead_clickhouse() -> Analytics {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let closed = support::free_port();
     Analytics::new(&format!("http://127.0.0.1:{closed}"), "nowhere").unwrap()
-}
-
-async fn clickhouse() -> Analytics {
-    let url = std::env::var("CLICKHOUSE_URL").expect("CLICKHOUSE_URL must point at ClickHouse");
-    let analytics = Analytics::new(&url, &format!("test_{}", Uuid::new_v4().simple())).unwrap();
-    analytics.migrate().await.unwrap();
-    analytics
 }
 
 /// The API on a loopback port, for writing a tenant's configuration as a tenant would.
@@ -65,34 +57,19 @@ impl Api {
     }
 
     async fn tenant(&self, slug: &str) -> (Tenant, String) {
-        let created: Value = self
-            .http
-            .post(format!("{}/api/v1/tenants", self.base))
-            .json(&json!({ "slug": slug, "name": slug.to_uppercase(), "email": format!("owner@{slug}.example"), "password": "correct horse battery" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = support::sign_up(&self.http, &self.base, slug, &slug.to_uppercase()).await;
         let tenant: Tenant = serde_json::from_value(created["tenant"].clone()).unwrap();
-        (tenant, created["api_token"].as_str().unwrap().to_owned())
+        (tenant, support::token(&created))
     }
 
     async fn send(&self, token: &str, method: &str, path: &str, body: Value) -> Value {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let response = self
+        let request = self
             .http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
+            .json(&body);
+        support::send_ok(request, path).await
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> Uuid {
@@ -129,7 +106,7 @@ fn component<'a>(model: &'a PageModel, name: &str) -> &'a web::public::model::Co
 async fn the_model_combines_each_components_monitors_and_shows_only_what_visitors_may_see(
     pool: PgPool,
 ) {
-    let analytics = clickhouse().await;
+    let analytics = support::migrated_analytics().await;
     let app = app_state(pool.clone(), analytics.clone());
     let api = Api::start(app.clone()).await;
     let (tenant, token) = api.tenant("acme").await;
@@ -555,7 +532,7 @@ async fn without_clickhouse_the_model_loads_and_says_it_is_stale(pool: PgPool) {
 #[sqlx::test(migrator = "api::MIGRATOR")]
 async fn the_demo_page_has_groups_descriptions_and_region_detail(pool: PgPool) {
     use web::server::demo;
-    let analytics = clickhouse().await;
+    let analytics = support::migrated_analytics().await;
     // The demo's webhook channel points at the targets server on loopback.
     let loopback = checker::guard::SsrfGuard::new(
         checker::guard::SsrfGuard::parse_allowlist("127.0.0.0/8").unwrap(),

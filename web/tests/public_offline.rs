@@ -6,178 +6,70 @@
 //! server on a fresh machine (empty render folder) restores the renders another server kept in
 //! the S3 bucket (moto) and serves them with both databases down.
 
-use serde_json::{json, Value};
+mod support;
+
+use serde_json::json;
 use sqlx::PgPool;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::{database_url, free_port, text, AppServer};
 use uuid::Uuid;
 
 const CHECKER_SECRET: &str = "public-offline-secret-0123456789";
 const PAGE_PASSWORD: &str = "open sesame 123";
 
-struct Server {
-    child: Child,
-    log: PathBuf,
-    port: u16,
+/// Server `n` of the test's folder `data` on the given databases, keeping renders in
+/// `data/renders`, with `env` added (or overriding).
+fn start(
+    database_url: &str,
+    clickhouse_url: &str,
+    data: &Path,
+    n: usize,
+    env: &[(&str, String)],
+) -> AppServer {
+    let mut all = vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("CLICKHOUSE_URL", clickhouse_url.to_owned()),
+        ("CLICKHOUSE_DATABASE", "public_offline_test".to_owned()),
+        ("CHECKER_SECRET", CHECKER_SECRET.to_owned()),
+        (
+            "STATUSPAGE_DATA",
+            data.join(format!("data-{n}")).display().to_string(),
+        ),
+        (
+            "STATUSPAGE_RENDER_DIR",
+            data.join("renders").display().to_string(),
+        ),
+    ];
+    all.extend_from_slice(env);
+    AppServer::start(
+        support::log_path(data, n),
+        free_port(),
+        &all,
+        &["STATUSPAGE_COOKIE_SECRET", "STATUSPAGE_RENDER_BUCKET"],
+    )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `path` on the tenant's host, brotli accepted, with the page's password if given.
+async fn get(
+    server: &AppServer,
+    slug: &str,
+    path: &str,
+    password: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .get(server.url(path))
+        .header("host", format!("{slug}.localhost:{}", server.port))
+        .header("accept-encoding", "br");
+    if let Some(password) = password {
+        request = request.header("status-page-password", password);
+    }
+    request.send().await.unwrap()
 }
 
-impl Server {
-    fn start(database_url: &str, clickhouse_url: &str, data: &Path, n: usize) -> Self {
-        Self::start_with(database_url, clickhouse_url, data, n, &[])
-    }
-
-    /// [`Server::start`] with more (or overriding) environment variables.
-    fn start_with(
-        database_url: &str,
-        clickhouse_url: &str,
-        data: &Path,
-        n: usize,
-        env: &[(&str, String)],
-    ) -> Self {
-        let port = free_port();
-        let log = data.join(format!("server-{n}.log"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_statuspage"));
-        command
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("CLICKHOUSE_URL", clickhouse_url)
-            .env("CLICKHOUSE_DATABASE", "public_offline_test")
-            .env("CHECKER_SECRET", CHECKER_SECRET)
-            .env("STATUSPAGE_ADDR", format!("127.0.0.1:{port}"))
-            .env("STATUSPAGE_DATA", data.join(format!("data-{n}")))
-            .env("STATUSPAGE_RENDER_DIR", data.join("renders"))
-            .env("CHECKER_LOCAL_RUNNER", "false")
-            .env("RUST_LOG", "info,sqlx=warn")
-            .env_remove("STATUSPAGE_SMTP_URL")
-            .env_remove("STATUSPAGE_COOKIE_SECRET")
-            .env_remove("STATUSPAGE_RENDER_BUCKET")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let child = command.spawn().expect("starting the statuspage binary");
-        Self { child, log, port }
-    }
-
-    /// The server's log, without colour codes.
-    fn log(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut plain = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                plain.push(c);
-            }
-        }
-        plain
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Waits until the server accepts connections (its health check would wait for the
-    /// databases).
-    async fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start listening; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn get(&self, slug: &str, path: &str, password: Option<&str>) -> reqwest::Response {
-        let mut request = reqwest::Client::new()
-            .get(self.url(path))
-            .header("host", format!("{slug}.localhost:{}", self.port))
-            .header("accept-encoding", "br");
-        if let Some(password) = password {
-            request = request.header("status-page-password", password);
-        }
-        request.send().await.unwrap()
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let base = base.split('?').next().unwrap();
-    let server = &base[..base.rfind('/').expect("DATABASE_URL has a path")];
-    format!("{server}/{name}")
-}
-
-fn unbrotli(bytes: &[u8]) -> String {
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut brotli::Decompressor::new(bytes, 4096), &mut out).unwrap();
-    String::from_utf8(out).unwrap()
-}
-
-/// The body, decoded when it came brotli-compressed.
-async fn text(response: reqwest::Response) -> String {
-    let br = response
-        .headers()
-        .get("content-encoding")
-        .is_some_and(|v| v == "br");
-    let bytes = response.bytes().await.unwrap();
-    if br {
-        unbrotli(&bytes)
-    } else {
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-}
-
-async fn sign_up(http: &reqwest::Client, server: &Server, slug: &str) -> String {
-    let created: Value = http
-        .post(server.url("/api/v1/tenants"))
-        .json(&json!({ "slug": slug, "name": format!("{slug} Inc"),
-                       "email": format!("owner@{slug}.example"), "password": "correct horse battery" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["api_token"].as_str().unwrap().to_owned()
+async fn sign_up(http: &reqwest::Client, server: &AppServer, slug: &str) -> String {
+    let created = support::sign_up(http, &server.url(""), slug, &format!("{slug} Inc")).await;
+    support::token(&created)
 }
 
 #[sqlx::test(migrator = "api::MIGRATOR")]
@@ -188,22 +80,14 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
     std::fs::create_dir_all(&data).unwrap();
     let clickhouse =
         std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
-    let first = Server::start(&database_url(&pool).await, &clickhouse, &data, 1);
+    let first = start(&database_url(&pool).await, &clickhouse, &data, 1, &[]);
     first.wait_listening().await;
 
     let http = reqwest::Client::new();
     let token = sign_up(&http, &first, "acme").await;
-    let component: Value = http
-        .post(first.url("/api/v1/components"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "Checkout" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let badge = format!("/badges/{}/status.svg", component["id"].as_str().unwrap());
+    let url = first.url("/api/v1/components");
+    let component = support::create(&http, &url, &token, json!({ "name": "Checkout" })).await;
+    let badge = format!("/badges/{component}/status.svg");
     let locked_token = sign_up(&http, &first, "locked").await;
     let set = http
         .patch(first.url("/api/v1/status-page"))
@@ -217,7 +101,7 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
     let paths = ["/", "/status.json", "/feed.rss", badge.as_str()];
     let mut live = Vec::new();
     for path in paths {
-        let r = first.get("acme", path, None).await;
+        let r = get(&first, "acme", path, None).await;
         assert_eq!(r.status(), 200, "{path}; log:\n{}", first.log());
         assert!(r.headers().get("x-status-stale").is_none(), "{path}: live");
         live.push(text(r).await);
@@ -226,7 +110,7 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
         !live[0].contains("stale-notice"),
         "the live page is not stale"
     );
-    let locked = first.get("locked", "/", Some(PAGE_PASSWORD)).await;
+    let locked = get(&first, "locked", "/", Some(PAGE_PASSWORD)).await;
     assert_eq!(locked.status(), 200, "{}", first.log());
     assert_eq!(locked.headers()["cache-control"], "private, no-cache");
 
@@ -255,7 +139,7 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
     let dead_pg = format!("postgres://postgres@127.0.0.1:{}/statuspage", free_port());
     let dead_ch = format!("http://127.0.0.1:{}", free_port());
     let started = Instant::now();
-    let second = Server::start(&dead_pg, &dead_ch, &data, 2);
+    let second = start(&dead_pg, &dead_ch, &data, 2, &[]);
     second.wait_listening().await;
     println!(
         "the server without databases listened after {} ms",
@@ -263,7 +147,7 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
     );
     for (path, before) in paths.iter().zip(&live) {
         let asked = Instant::now();
-        let r = second.get("acme", path, None).await;
+        let r = get(&second, "acme", path, None).await;
         assert_eq!(r.status(), 200, "{path} offline; log:\n{}", second.log());
         assert_eq!(r.headers()["x-status-stale"], "1", "{path}");
         assert!(r.headers().contains_key("etag"));
@@ -288,13 +172,13 @@ async fn kept_renders_are_served_with_both_databases_down_and_protected_pages_ar
     }
     // The password-protected page: never from disk (fail closed), with or without a password.
     for password in [None, Some(PAGE_PASSWORD)] {
-        let r = second.get("locked", "/", password).await;
+        let r = get(&second, "locked", "/", password).await;
         assert_eq!(r.status(), 503, "{password:?}");
         let body = text(r).await;
         assert!(!body.contains("stale-notice"), "{body}");
     }
     // A host this server never rendered: 503, not someone else's page.
-    assert_eq!(second.get("globex", "/", None).await.status(), 503);
+    assert_eq!(get(&second, "globex", "/", None).await.status(), 503);
     assert!(
         second.log().contains("does not answer"),
         "the log says why:\n{}",
@@ -338,7 +222,7 @@ async fn a_fresh_server_without_databases_serves_the_renders_kept_in_the_bucket(
         ]
     };
 
-    let first = Server::start_with(
+    let first = start(
         &database_url(&pool).await,
         &clickhouse,
         &data,
@@ -348,7 +232,7 @@ async fn a_fresh_server_without_databases_serves_the_renders_kept_in_the_bucket(
     first.wait_listening().await;
     let http = reqwest::Client::new();
     sign_up(&http, &first, "acme").await;
-    let live = first.get("acme", "/", None).await;
+    let live = get(&first, "acme", "/", None).await;
     assert_eq!(live.status(), 200, "{}", first.log());
     let live = text(live).await;
     assert!(live.contains("acme Inc"), "{live}");
@@ -379,10 +263,10 @@ async fn a_fresh_server_without_databases_serves_the_renders_kept_in_the_bucket(
 
     let dead_pg = format!("postgres://postgres@127.0.0.1:{}/statuspage", free_port());
     let dead_ch = format!("http://127.0.0.1:{}", free_port());
-    let second = Server::start_with(&dead_pg, &dead_ch, &data, 2, &env("renders-2"));
+    let second = start(&dead_pg, &dead_ch, &data, 2, &env("renders-2"));
     second.wait_listening().await;
     for path in ["/", "/status.json", "/api/v2/summary.json"] {
-        let r = second.get("acme", path, None).await;
+        let r = get(&second, "acme", path, None).await;
         assert_eq!(
             r.status(),
             200,

@@ -4,37 +4,27 @@
 //! this process, then two real `statuspage serve` processes on one database with a 600 s TTL, so
 //! only the announcement can explain a change made through server A showing on server B.
 
+mod support;
+
 use api::accounts::tenancy::Tenant;
-use api::{ApiConfig, AppState};
-use serde_json::{json, Value};
+use api::AppState;
+use serde_json::json;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{database_url, AppServer};
 use uuid::Uuid;
 use web::public::fixture;
 use web::public::render::{Loader, PublicSite, RenderConfig, CHANGE_CHANNEL};
 
 const CHECKER_SECRET: &str = "public-two-servers-secret-0123456789";
 
+/// The app state of the in-process stores (their loader never reads ClickHouse).
 fn app_state(pool: PgPool) -> AppState {
-    let url = std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
-    let analytics =
-        statuspage_clickhouse::Analytics::new(&url, &format!("test_{}", Uuid::new_v4().simple()))
-            .unwrap();
-    AppState::new(
-        pool,
-        analytics,
-        ApiConfig {
-            base_domain: "localhost".into(),
-            checker_secret: CHECKER_SECRET.into(),
-            regions: vec!["test-eu".into()],
-            open_signup: true,
-        },
-    )
+    let analytics = support::analytics_on(&support::clickhouse_url_or_local());
+    support::app_state(pool, analytics, CHECKER_SECRET)
 }
 
 async fn tenant(pool: &PgPool, slug: &str) -> Tenant {
@@ -303,98 +293,36 @@ async fn two_listening_stores_rebuild_an_announced_tenant(pool: PgPool) {
     }
 }
 
-/// One `statuspage serve` on its own port against the test's database.
-struct Server {
-    child: Child,
-    log: PathBuf,
-    port: u16,
+/// One `statuspage serve` (server `n`) on its own port against the test's database, with a
+/// 600 s render TTL and no render folder.
+fn start(database_url: &str, data: &std::path::Path, n: usize) -> AppServer {
+    AppServer::start(
+        support::log_path(data, n),
+        support::free_port(),
+        &[
+            ("DATABASE_URL", database_url.to_owned()),
+            ("CLICKHOUSE_URL", support::clickhouse_url_or_local()),
+            ("CLICKHOUSE_DATABASE", "public_two_servers_test".to_owned()),
+            ("CHECKER_SECRET", CHECKER_SECRET.to_owned()),
+            (
+                "STATUSPAGE_DATA",
+                data.join(format!("data-{n}")).display().to_string(),
+            ),
+            ("STATUSPAGE_RENDER_TTL_SECS", "600".to_owned()),
+        ],
+        &["STATUSPAGE_RENDER_DIR"],
+    )
 }
 
-impl Server {
-    fn start(database_url: &str, data: &std::path::Path, n: usize) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = data.join(format!("server-{n}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_statuspage"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env(
-                "CLICKHOUSE_URL",
-                std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
-            )
-            .env("CLICKHOUSE_DATABASE", "public_two_servers_test")
-            .env("CHECKER_SECRET", CHECKER_SECRET)
-            .env("STATUSPAGE_ADDR", format!("127.0.0.1:{port}"))
-            .env("STATUSPAGE_DATA", data.join(format!("data-{n}")))
-            .env("STATUSPAGE_RENDER_TTL_SECS", "600")
-            .env("CHECKER_LOCAL_RUNNER", "false")
-            .env("RUST_LOG", "info,sqlx=warn")
-            .env_remove("STATUSPAGE_SMTP_URL")
-            .env_remove("STATUSPAGE_RENDER_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("starting the statuspage binary");
-        Self { child, log, port }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = reqwest::get(self.url("/api/v1/health")).await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// `path` on the tenant's host.
-    async fn page(&self, slug: &str, path: &str) -> (u16, String) {
-        let r = reqwest::Client::new()
-            .get(self.url(path))
-            .header("host", format!("{slug}.localhost:{}", self.port))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
+/// `path` on the tenant's host.
+async fn page(server: &AppServer, slug: &str, path: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .get(server.url(path))
+        .header("host", format!("{slug}.localhost:{}", server.port))
+        .send()
         .await
         .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let base = base.split('?').next().unwrap();
-    let server = &base[..base.rfind('/').expect("DATABASE_URL has a path")];
-    format!("{server}/{name}")
+    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 #[sqlx::test(migrator = "api::MIGRATOR")]
@@ -402,40 +330,19 @@ async fn a_change_through_server_a_shows_on_server_b_within_two_seconds(pool: Pg
     let data = std::env::temp_dir().join(format!("public-two-servers-{}", Uuid::new_v4()));
     std::fs::create_dir_all(&data).unwrap();
     let url = database_url(&pool).await;
-    let a = Server::start(&url, &data, 1);
-    let b = Server::start(&url, &data, 2);
+    let a = start(&url, &data, 1);
+    let b = start(&url, &data, 2);
     a.wait_healthy().await;
     b.wait_healthy().await;
 
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(a.url("/api/v1/tenants"))
-        .json(
-            &json!({ "slug": "acme", "name": "Acme", "email": "owner@acme.example",
-                       "password": "correct horse battery" }),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = created["api_token"].as_str().unwrap().to_owned();
-    let component: Value = http
-        .post(a.url("/api/v1/components"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "Checkout" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let component_id = component["id"].as_str().unwrap().to_owned();
+    let token = support::token(&support::sign_up(&http, &a.url(""), "acme", "Acme").await);
+    let url = a.url("/api/v1/components");
+    let component_id = support::create(&http, &url, &token, json!({ "name": "Checkout" })).await;
 
     // Both servers have the page in memory.
     for server in [&a, &b] {
-        let (status, body) = server.page("acme", "/api/v2/components.json").await;
+        let (status, body) = page(server, "acme", "/api/v2/components.json").await;
         assert_eq!(status, 200, "{body}\n{}", server.log());
         assert!(body.contains("Checkout"), "{body}");
     }
@@ -454,7 +361,7 @@ async fn a_change_through_server_a_shows_on_server_b_within_two_seconds(pool: Pg
         renamed.text().await.unwrap()
     );
     loop {
-        let (status, body) = b.page("acme", "/api/v2/components.json").await;
+        let (status, body) = page(&b, "acme", "/api/v2/components.json").await;
         assert_eq!(status, 200);
         if body.contains("Checkout and payments") {
             break;
@@ -489,7 +396,7 @@ async fn a_change_through_server_a_shows_on_server_b_within_two_seconds(pool: Pg
         incident.text().await.unwrap()
     );
     loop {
-        let (_, body) = b.page("acme", "/api/v2/incidents.json").await;
+        let (_, body) = page(&b, "acme", "/api/v2/incidents.json").await;
         if body.contains("Payments failing") {
             break;
         }

@@ -5,11 +5,12 @@
 //! components and unsubscribes; private and password-protected pages gate subscribing like the
 //! page; and the form is rate limited.
 
-use api::{ApiConfig, AppState};
+mod support;
+
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use uuid::Uuid;
 
 struct Platform {
@@ -18,47 +19,19 @@ struct Platform {
 
 impl Platform {
     async fn start(pool: PgPool) -> Self {
-        let url = std::env::var("CLICKHOUSE_URL")
-            .expect("CLICKHOUSE_URL must point at a running ClickHouse (`./dev test` starts one)");
-        let analytics = statuspage_clickhouse::Analytics::new(
-            &url,
-            &format!("test_{}", Uuid::new_v4().simple()),
-        )
-        .unwrap();
-        analytics.migrate().await.unwrap();
-        let app = AppState::new(
-            pool,
-            analytics,
-            ApiConfig {
-                base_domain: "localhost".into(),
-                checker_secret: "subscribe-test-secret-0123456789".into(),
-                regions: vec!["test-eu".into()],
-                open_signup: true,
-            },
-        );
-        let site_root = std::env::temp_dir().join(format!("subscribe-{}", Uuid::new_v4()));
+        let analytics = support::migrated_analytics().await;
+        let app = support::app_state(pool, analytics, "subscribe-test-secret-0123456789");
+        let site_root = support::temp_path("subscribe");
         std::fs::create_dir_all(site_root.join("pkg")).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router =
-            web::server::router(app, site_root.to_str().unwrap(), false, Some(addr.port()));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap()
-        });
+        let addr = support::serve(|port| {
+            web::server::router(app, site_root.to_str().unwrap(), false, Some(port))
+        })
+        .await;
         Self { addr }
     }
 
     fn client(&self, from: &str) -> reqwest::Client {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .local_address(from.parse::<IpAddr>().unwrap())
-            .build()
-            .unwrap()
+        support::client_from(from)
     }
 
     fn url(&self, path: &str) -> String {
@@ -70,16 +43,14 @@ impl Platform {
     }
 
     async fn tenant(&self, slug: &str) -> String {
-        let created = self
-            .client("127.0.0.1")
-            .post(self.url("/api/v1/tenants"))
-            .json(&json!({ "slug": slug, "name": format!("{slug} Inc"), "email": format!("owner@{slug}.example") }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201);
-        let body: Value = created.json().await.unwrap();
-        body["api_token"].as_str().unwrap().to_owned()
+        // Without a password, unlike `support::sign_up`.
+        let created = support::sign_up_with(
+            &self.client("127.0.0.1"),
+            &self.url(""),
+            json!({ "slug": slug, "name": format!("{slug} Inc"), "email": format!("owner@{slug}.example") }),
+        )
+        .await;
+        support::token(&created)
     }
 
     /// Posts the subscribe form on the tenant's host, form-encoded like a browser.
@@ -118,17 +89,8 @@ async fn the_public_form_subscribes_without_javascript(pool: PgPool) {
     let platform = Platform::start(pool.clone()).await;
     let token = platform.tenant("acme").await;
     let http = platform.client("127.0.0.1");
-    let web: Value = http
-        .post(platform.url("/api/v1/components"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "Web" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let web = web["id"].as_str().unwrap().to_owned();
+    let url = platform.url("/api/v1/components");
+    let web = support::create(&http, &url, &token, json!({ "name": "Web" })).await;
 
     // The status page itself carries the form; the full form lists the components.
     let page = http
