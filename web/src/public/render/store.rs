@@ -646,7 +646,13 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
+        // The rebuild keeps its model on disk after installing it: the folder may still be
+        // written to for a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::remove_dir_all(&dir).is_err() {
+            assert!(Instant::now() < deadline, "render folder removed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[test]
