@@ -67,6 +67,11 @@ impl ObjectKeep {
         &self.bucket
     }
 
+    /// The key prefix, `""` or ending in `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }

@@ -106,8 +106,8 @@ pub struct ServeConfig {
     /// server started while PostgreSQL and ClickHouse are down still serves every public page
     /// it served before. Unset: `renders/` under the data folder (STATUSPAGE_DATA); set empty:
     /// renders are kept in memory only.
-    #[arg(long, env = "STATUSPAGE_RENDER_DIR")]
-    pub render_dir: Option<std::path::PathBuf>,
+    #[arg(long, env = "STATUSPAGE_RENDER_DIR", num_args = 0..=1, default_missing_value = "")]
+    pub render_dir: Option<String>,
     /// Seconds a rendered status page is served before the next request rebuilds it in the
     /// background (announced changes rebuild at once).
     #[arg(long, env = "STATUSPAGE_RENDER_TTL_SECS", default_value_t = 30)]
@@ -271,10 +271,9 @@ impl ServeConfig {
     }
 
     fn render_config_dir(&self) -> Option<std::path::PathBuf> {
-        match &self.render_dir {
-            Some(dir) if dir.as_os_str().is_empty() => None,
-            Some(dir) => Some(dir.clone()),
-            None if std::env::var_os("STATUSPAGE_RENDER_DIR").is_some() => None,
+        match self.render_dir.as_deref().map(str::trim) {
+            Some("") => None,
+            Some(dir) => Some(dir.into()),
             None => Some(self.data_dir().join("renders")),
         }
     }
