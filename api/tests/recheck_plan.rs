@@ -219,7 +219,51 @@ async fn monitors_not_operational_report_every_result(pool: PgPool) {
     }
     let (status, _, body) = plan(&app, "eu", "tick=60").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut expected = vec![(down, true), (fine, false), (unknown_state, false)];
+    // 30 s monitors in a 60 s tick: each is planned at both of its instants.
+    let mut expected = [(down, true), (fine, false), (unknown_state, false)].repeat(2);
     expected.sort();
     assert_eq!(planned(&body), expected);
+}
+
+/// A simulated hour of the 60 s schedule (each run a few seconds late, as EventBridge is): the
+/// plans start every monitor at each instant of its own schedule, so 30, 45, 60, 90 and 300 s
+/// monitors run 120, 80, 60, 40 and 12 times, evenly spaced, never rounded to the minute.
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn over_a_simulated_hour_every_interval_runs_at_its_own_pace(pool: PgPool) {
+    let app = app(pool.clone());
+    let acme = tenant(&app, "acme").await;
+    let mut monitors = Vec::new();
+    for interval in [30i64, 45, 60, 90, 300] {
+        for _ in 0..3 {
+            monitors.push((monitor(&app, &acme, &[], interval).await, interval));
+        }
+    }
+    let hour = chrono::DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 3600, 0).unwrap();
+    let mut due: std::collections::HashMap<Uuid, Vec<i64>> = Default::default();
+    for minute in 0..60 {
+        let late = chrono::Duration::seconds(minute % 7);
+        let now = hour + chrono::Duration::minutes(minute) + late;
+        let work = api::checkers::work_plan(&pool, &plan::CheckEvent::scheduled("eu"), 60, now)
+            .await
+            .unwrap();
+        for check in work.checks {
+            let at = check.due_at.expect("scheduled checks have an instant");
+            assert!(at >= now - late && at < now - late + chrono::Duration::minutes(1));
+            due.entry(check.monitor_id)
+                .or_default()
+                .push(at.timestamp());
+        }
+    }
+    for (id, interval) in monitors {
+        let times = &due[&id];
+        assert_eq!(
+            times.len() as i64,
+            3600 / interval,
+            "{interval} s: {times:?}"
+        );
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] == interval),
+            "{interval} s, evenly spaced: {times:?}"
+        );
+    }
 }

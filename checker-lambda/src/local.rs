@@ -1,8 +1,9 @@
 //! The local runner: what EventBridge and Lambda do in production, on one machine. Every interval
 //! it fires the same run as the Lambda for each pseudo-region, through the same internal API.
 //!
-//! Each run is its own task with its own deadline (the period, but never less than
-//! [`MIN_RUN_DEADLINE`], so every check the API accepts fits): a slow run of one region never
+//! Each run is its own task with its own deadline (the period plus [`MIN_RUN_DEADLINE`], so a
+//! check due at the end of the tick still has every budget the API accepts): a slow run of one
+//! region never
 //! delays the next tick, nor another region's run. Re-checks the API asks for
 //! ([`LocalRunner::run_with_rechecks`]) run at once, each as its own run, between the ticks.
 
@@ -24,9 +25,10 @@ pub struct LocalRunner<S> {
 }
 
 impl<S: ResultStore + 'static> LocalRunner<S> {
-    /// How long one run may last before its unfinished checks are recorded as timeouts.
+    /// How long one run may last before its unfinished checks are recorded as timeouts: a
+    /// check due at the end of the tick still gets [`MIN_RUN_DEADLINE`].
     pub fn run_deadline(&self) -> Duration {
-        self.interval.max(MIN_RUN_DEADLINE)
+        self.interval + MIN_RUN_DEADLINE
     }
 
     /// Runs until the task is dropped or aborted (which also stops the runs under way); a failed

@@ -77,6 +77,10 @@ pub struct PlannedCheck {
     /// operational (it counts recoveries).
     #[serde(default)]
     pub report_always: bool,
+    /// When this check is due: the run starts it then (at once when that has passed). `None`
+    /// for re-checks, which run at once. A monitor due twice in one tick is planned twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 /// Which shard a monitor belongs to: stable across runs and processes.
@@ -86,16 +90,59 @@ pub fn shard_of(monitor_id: Uuid, shards: u32) -> u32 {
     n % shards.max(1)
 }
 
-/// Whether a monitor checked every `interval_secs` is due in the run at `now_secs`, for checkers
-/// that run every `tick_secs`. Monitors are spread over the ticks of their interval by id, so a
-/// 5-minute monitor runs in one minute out of five and not all 5-minute monitors in the same one.
-/// Intervals shorter than a tick run every tick.
-pub fn is_due(monitor_id: Uuid, interval_secs: u32, now_secs: i64, tick_secs: u32) -> bool {
+/// Where a monitor's schedule starts within its interval, from its id (other bits than
+/// [`shard_of`] uses): a multiple of the interval's greatest common divisor with the tick, so a
+/// monitor whose interval is a whole number of ticks runs at the start of its ticks (a run never
+/// waits for it) and the others at the fewest instants within the tick their pace needs.
+fn phase_of(monitor_id: Uuid, interval_secs: u32, tick_secs: u32) -> i64 {
+    let (interval, tick) = (interval_secs.max(1), tick_secs.max(1));
+    let step = gcd(interval, tick);
+    let bytes = monitor_id.as_bytes();
+    let n = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    i64::from(n % (interval / step) * step)
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The start of the checkers' tick that `now_secs` falls in.
+pub fn tick_start(now_secs: i64, tick_secs: u32) -> i64 {
     let tick = i64::from(tick_secs.max(1));
-    let ticks_per_interval = (i64::from(interval_secs) / tick).max(1);
-    let slot = now_secs.div_euclid(tick);
-    let phase = i64::from(shard_of(monitor_id, u32::MAX)) % ticks_per_interval;
-    slot.rem_euclid(ticks_per_interval) == phase
+    now_secs.div_euclid(tick) * tick
+}
+
+/// When (seconds since the epoch) a monitor checked every `interval_secs` is due within the
+/// tick that `now_secs` falls in, for checkers started every `tick_secs`. Each monitor keeps its
+/// own pace: it is due every `interval_secs` from a phase set by its id, so a 30 s monitor runs
+/// twice in a 60 s tick (at its start and 30 s in), a 45 s one four times in three ticks and a
+/// 90 s one twice in three, never rounded to the tick; monitors of one interval are spread over
+/// the ticks (and the instants) it spans.
+pub fn due_times(
+    monitor_id: Uuid,
+    interval_secs: u32,
+    now_secs: i64,
+    tick_secs: u32,
+) -> impl Iterator<Item = i64> {
+    let interval = i64::from(interval_secs.max(1));
+    let start = tick_start(now_secs, tick_secs);
+    let end = start + i64::from(tick_secs.max(1));
+    let first =
+        start + (phase_of(monitor_id, interval_secs, tick_secs) - start).rem_euclid(interval);
+    (0..)
+        .map(move |k| first + k * interval)
+        .take_while(move |t| *t < end)
+}
+
+/// Whether a monitor is due at least once in the tick that `now_secs` falls in.
+pub fn is_due(monitor_id: Uuid, interval_secs: u32, now_secs: i64, tick_secs: u32) -> bool {
+    due_times(monitor_id, interval_secs, now_secs, tick_secs)
+        .next()
+        .is_some()
 }
 
 /// Failures and status changes, posted to the API as soon as a run ends.
@@ -459,26 +506,64 @@ mod tests {
         }
     }
 
+    /// A simulated hour of 60 s ticks: every interval the API accepts keeps its own pace.
     #[test]
-    fn monitors_are_due_once_per_interval() {
-        for _ in 0..50 {
-            let id = Uuid::new_v4();
-            let due = |interval, tick| {
-                (0..600)
-                    .filter(|t| is_due(id, interval, t * tick as i64, tick))
-                    .count()
-            };
-            assert_eq!(due(300, 60), 120, "every fifth minute");
-            assert_eq!(due(60, 60), 600, "every minute");
-            assert_eq!(due(30, 60), 600, "shorter than a tick: every tick");
-            assert_eq!(due(30, 15), 300, "every other 15 s tick");
-            assert_eq!(due(90, 60), 600, "rounded down to whole ticks");
+    fn over_an_hour_each_interval_runs_at_its_own_pace() {
+        let hour_start = 1_800_000_000 - 1_800_000_000 % 3600;
+        for interval in [30u32, 45, 60, 90, 300, 31, 3600] {
+            for _ in 0..50 {
+                let id = Uuid::new_v4();
+                let times: Vec<i64> = (0..60)
+                    .flat_map(|tick| due_times(id, interval, hour_start + tick * 60 + 7, 60))
+                    .collect();
+                // Exactly 3600 / interval when it divides the hour; else that or one more.
+                let (n, i) = (times.len() as i64, i64::from(interval));
+                assert!(
+                    n == 3600 / i || (3600 % i != 0 && n == 3600 / i + 1),
+                    "{interval} s: due {n} times in an hour"
+                );
+                assert!(
+                    times.windows(2).all(|w| w[1] - w[0] == i64::from(interval)),
+                    "{interval} s: evenly spaced: {times:?}"
+                );
+                assert!(times
+                    .iter()
+                    .all(|t| (hour_start..hour_start + 3600).contains(t)));
+            }
         }
-        // Spread: 5-minute monitors do not all land in the same minute.
+        // Other ticks (the local runner's) keep the same pace.
+        let id = Uuid::new_v4();
+        let times: Vec<i64> = (0..240)
+            .flat_map(|tick| due_times(id, 30, tick * 15, 15))
+            .collect();
+        assert_eq!(times.len(), 120);
+        assert!(times.windows(2).all(|w| w[1] - w[0] == 30));
+    }
+
+    #[test]
+    fn monitors_of_one_interval_are_spread_over_it() {
         let in_first_minute = (0..1000)
             .filter(|_| is_due(Uuid::new_v4(), 300, 0, 60))
             .count();
         assert!((100..300).contains(&in_first_minute), "{in_first_minute}");
+        // Within the tick, only at the instants the pace needs: whole ticks at the start.
+        let offsets = |interval| {
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..1000 {
+                let id = Uuid::new_v4();
+                for tick in 0..12 {
+                    seen.extend(due_times(id, interval, tick * 60, 60).map(|t| t % 60));
+                }
+            }
+            seen.into_iter().collect::<Vec<i64>>()
+        };
+        assert_eq!(offsets(60), [0]);
+        assert_eq!(offsets(300), [0]);
+        assert_eq!(offsets(30), [0, 30]);
+        assert_eq!(offsets(90), [0, 30]);
+        assert_eq!(offsets(45), [0, 15, 30, 45]);
+        assert_eq!(tick_start(-1, 60), -60);
+        assert_eq!(tick_start(119, 60), 60);
     }
 
     #[test]

@@ -28,8 +28,9 @@ use uuid::Uuid;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A run's deadline when its caller sets none: the Lambda's schedule period.
-pub const DEFAULT_RUN_DEADLINE: Duration = Duration::from_secs(60);
+/// A run's deadline when its caller sets none: a check due at the end of the 60 s tick still
+/// gets [`MIN_RUN_DEADLINE`].
+pub const DEFAULT_RUN_DEADLINE: Duration = Duration::from_secs(60 + 45);
 /// Time kept back from the Lambda's own deadline to store and report what the run found.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// The shortest deadline a run gets: every check the API accepts
@@ -214,7 +215,15 @@ where
                 .or_insert_with(|| Arc::new(Semaphore::new(per_tenant)))
                 .clone();
             let (slots, tx, spec) = (slots.clone(), progress_tx.clone(), check.spec.clone());
+            let due_in = check
+                .due_at
+                .and_then(|at| (at - Utc::now()).to_std().ok())
+                .unwrap_or_default();
             async move {
+                // A check due later in the tick waits for its instant, holding no slot.
+                if !due_in.is_zero() {
+                    tokio::time::sleep(due_in).await;
+                }
                 let Ok(_tenant) = tenant.acquire_owned().await else {
                     return;
                 };
@@ -274,7 +283,7 @@ where
                         state.attempts = outcome.attempt;
                         state.busy_since = Some((Utc::now(), Instant::now()));
                         state.done = last;
-                        record(&mut batch, &mut tally, check, &event.region, &outcome, last, scheduled_at, options);
+                        record(&mut batch, &mut tally, check, &event.region, &outcome, last, check.due_at.unwrap_or(scheduled_at), options);
                         flush_at.get_or_insert_with(|| tokio::time::Instant::now() + RESULT_LINGER);
                         if batch.rows.len() >= MAX_BATCH_ROWS {
                             flush(&mut batch);
@@ -302,7 +311,7 @@ where
                 None => (
                     Utc::now(),
                     format!(
-                        "timed out: the run's deadline ({run_ms} ms after its start) passed before a probe slot was free"
+                        "timed out: the run's deadline ({run_ms} ms after its start) passed before the check could start"
                     ),
                 ),
             };
@@ -318,7 +327,7 @@ where
                 &event.region,
                 &outcome,
                 true,
-                scheduled_at,
+                check.due_at.unwrap_or(scheduled_at),
                 options,
             );
             tally.cut_off += 1;
@@ -411,6 +420,8 @@ fn fair_order(checks: Vec<PlannedCheck>) -> Vec<PlannedCheck> {
             }
         }
     }
+    // By instant (at once first); the sort is stable, so each instant stays round-robin.
+    ordered.sort_by_key(|c| c.due_at);
     ordered
 }
 
@@ -418,11 +429,16 @@ fn fair_order(checks: Vec<PlannedCheck>) -> Vec<PlannedCheck> {
 /// batch written again (spool replay, retried invocation) is recognised and a different one is
 /// not mistaken for it.
 fn batch_token(run_token: &str, rows: &[CheckRow]) -> String {
-    let mut keys: Vec<(Uuid, u8)> = rows.iter().map(|r| (r.monitor_id, r.attempt)).collect();
+    // A monitor due twice in one run has two checks: their instants keep their batches apart.
+    let mut keys: Vec<(Uuid, i64, u8)> = rows
+        .iter()
+        .map(|r| (r.monitor_id, r.scheduled_at, r.attempt))
+        .collect();
     keys.sort_unstable();
     let mut digest = Sha256::new();
-    for (monitor, attempt) in keys {
+    for (monitor, scheduled_at, attempt) in keys {
         digest.update(monitor.as_bytes());
+        digest.update(scheduled_at.to_be_bytes());
         digest.update([attempt]);
     }
     format!("{run_token}#{}", hex::encode(&digest.finalize()[..12]))
@@ -477,8 +493,9 @@ fn record(
     }
 }
 
-/// The one place a stored row is built. Every attempt of a check carries the run's
-/// `scheduled_at` (never after the attempt itself); `final_attempt` marks the verdict.
+/// The one place a stored row is built. Every attempt of a check carries when the check was due
+/// (its own instant, else the run's; never after the attempt itself); `final_attempt` marks the
+/// verdict.
 fn check_row(
     check: &PlannedCheck,
     region: &str,
@@ -541,6 +558,7 @@ mod tests {
             spec: MonitorSpec::Tcp(TcpSpec::new("db.example.com", 5432)),
             last_status: None,
             report_always: false,
+            due_at: None,
         }
     }
 

@@ -738,6 +738,7 @@ async fn a_run_stores_one_row_per_attempt() {
             }),
             last_status: Some(CheckStatus::Up),
             report_always: false,
+            due_at: None,
         }],
     };
     let sink = Sink::default();
@@ -781,6 +782,7 @@ async fn checks_marked_report_always_take_the_fast_path_when_up() {
         spec: http(format!("http://{}/json", server.addr), |_| {}),
         last_status: Some(CheckStatus::Up),
         report_always,
+        due_at: None,
     };
     let plan = WorkPlan {
         region: "local-eu".into(),
@@ -876,6 +878,7 @@ async fn a_black_hole_is_cut_off_at_the_deadline_without_delaying_others() {
                 }),
                 last_status: Some(CheckStatus::Up),
                 report_always: false,
+                due_at: None,
             },
             PlannedCheck {
                 monitor_id: healthy,
@@ -883,6 +886,7 @@ async fn a_black_hole_is_cut_off_at_the_deadline_without_delaying_others() {
                 spec: http(format!("http://{}/json", server.addr), |_| {}),
                 last_status: None,
                 report_always: false,
+                due_at: None,
             },
         ],
     };
@@ -1042,4 +1046,61 @@ fn new_fields_validate_with_field_paths() {
             serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();
         assert_eq!(back, spec);
     }
+}
+
+/// A monitor due twice in one tick (a 30 s monitor in a 60 s run) is planned twice: the run
+/// starts each check at its own instant, stamps each with it, and stores both (their batches
+/// have different tokens, so the store's de-duplication keeps both).
+#[tokio::test]
+async fn a_monitor_due_twice_in_a_run_is_checked_at_each_instant() {
+    let server = start(None).await;
+    let monitor = Uuid::new_v4();
+    let now = chrono::Utc::now();
+    let (first, second) = (now, now + chrono::Duration::milliseconds(1500));
+    let check = |due_at| PlannedCheck {
+        monitor_id: monitor,
+        tenant_id: Uuid::new_v4(),
+        spec: http(format!("http://{}/json", server.addr), |_| {}),
+        last_status: Some(CheckStatus::Up),
+        report_always: false,
+        due_at: Some(due_at),
+    };
+    let plan = WorkPlan {
+        region: "local-eu".into(),
+        generated_at: now,
+        // Planned out of order: the run goes by instant.
+        checks: vec![check(second), check(first)],
+    };
+    let sink = TimedSink::default();
+    let options = RunOptions::new(Uuid::new_v4(), "twice");
+    let started = std::time::Instant::now();
+    let summary = run_checks(
+        &CheckEvent::scheduled("local-eu"),
+        &prober(),
+        &OnePlan(plan),
+        &sink,
+        &sink,
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!((summary.checks, summary.up, summary.stored), (2, 2, 2));
+    let batches = sink.batches.lock().unwrap().clone();
+    let mut rows: Vec<CheckRow> = batches.iter().flat_map(|(_, _, r)| r.clone()).collect();
+    rows.sort_by_key(|r| r.scheduled_at);
+    assert_eq!(
+        rows.iter().map(|r| r.scheduled_at).collect::<Vec<_>>(),
+        [first.timestamp_micros(), second.timestamp_micros()],
+        "each check stamped with its own instant"
+    );
+    // The second started at its instant, not with the first.
+    assert!(rows[1].checked_at >= second.timestamp_micros(), "{rows:?}");
+    assert!(rows[0].checked_at < second.timestamp_micros(), "{rows:?}");
+    assert_eq!(batches.len(), 2, "1.5 s apart: two batches");
+    assert_ne!(batches[0].1, batches[1].1, "their tokens differ");
 }

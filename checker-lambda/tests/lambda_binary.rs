@@ -230,6 +230,7 @@ async fn the_lambda_binary_runs_a_plan_and_records_every_check() {
         .unwrap(),
         last_status: None,
         report_always: false,
+        due_at: None,
     };
     *harness.plan.lock().unwrap() = Some(WorkPlan {
         region: "eu-west-1".into(),
@@ -336,6 +337,7 @@ async fn the_lambda_binary_runs_a_recheck_event() {
             .unwrap(),
             last_status: Some(checker::probe::CheckStatus::Up),
             report_always: true,
+            due_at: None,
         }],
     });
     let event = checker::plan::CheckEvent::recheck("eu-west-1", vec![monitor]);

@@ -72,8 +72,9 @@ struct DeployArgs {
     #[arg(long, env = "CHECKER_MEMORY_MB", default_value_t = 256)]
     memory_mb: u32,
 
-    /// Function timeout in seconds (1..=900); an invocation spans up to one minute.
-    #[arg(long, env = "CHECKER_TIMEOUT_S", default_value_t = 90)]
+    /// Function timeout in seconds (1..=900). An invocation starts each check at its own
+    /// instant within its minute; one due at the end may take 40 s more, plus 5 s to store.
+    #[arg(long, env = "CHECKER_TIMEOUT_S", default_value_t = 110)]
     timeout_s: u32,
 
     /// Architecture of the bootstrap binary: arm64 or x86_64.

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use checker::plan::{self, CheckEvent, FastPathReport, PlannedCheck, WorkPlan};
 use checker::probe::CheckStatus;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use signing::{same_region, verify_signature};
 use sqlx::PgPool;
@@ -110,31 +110,43 @@ pub async fn work_plan(
     .await?;
     let mut checks = Vec::with_capacity(rows.len());
     for (monitor_id, tenant_id, spec, interval, last_status, not_operational) in rows {
-        if !recheck
-            && (plan::shard_of(monitor_id, event.shards) != event.shard
-                || !plan::is_due(
-                    monitor_id,
-                    interval.max(1) as u32,
-                    now.timestamp(),
-                    tick_secs,
-                ))
-        {
+        // A re-check runs once, at once; a scheduled run starts each monitor at every instant
+        // of its own schedule within this tick.
+        let due: Vec<Option<DateTime<Utc>>> = if recheck {
+            vec![None]
+        } else if plan::shard_of(monitor_id, event.shards) != event.shard {
+            continue;
+        } else {
+            plan::due_times(
+                monitor_id,
+                interval.max(1) as u32,
+                now.timestamp(),
+                tick_secs,
+            )
+            .map(|t| DateTime::from_timestamp(t, 0))
+            .collect()
+        };
+        if due.is_empty() {
             continue;
         }
-        let spec = match serde_json::from_value(spec) {
+        let spec: checker::spec::MonitorSpec = match serde_json::from_value(spec) {
             Ok(spec) => spec,
             Err(e) => {
                 tracing::error!(%monitor_id, error = %e, "stored monitor spec no longer parses; skipped");
                 continue;
             }
         };
-        checks.push(PlannedCheck {
-            monitor_id,
-            tenant_id,
-            spec,
-            last_status: last_status.as_deref().and_then(parse_status),
-            report_always: recheck || not_operational,
-        });
+        let last_status = last_status.as_deref().and_then(parse_status);
+        for due_at in due {
+            checks.push(PlannedCheck {
+                monitor_id,
+                tenant_id,
+                spec: spec.clone(),
+                last_status,
+                report_always: recheck || not_operational,
+                due_at,
+            });
+        }
     }
     Ok(WorkPlan {
         region: event.region.clone(),
