@@ -238,7 +238,8 @@ async fn over_a_simulated_hour_every_interval_runs_at_its_own_pace(pool: PgPool)
             monitors.push((monitor(&app, &acme, &[], interval).await, interval));
         }
     }
-    let hour = chrono::DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 3600, 0).unwrap();
+    // A whole hour (500,000 of them since the epoch).
+    let hour = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let mut due: std::collections::HashMap<Uuid, Vec<i64>> = Default::default();
     for minute in 0..60 {
         let late = chrono::Duration::seconds(minute % 7);
