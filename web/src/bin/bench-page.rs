@@ -274,7 +274,9 @@ async fn oha_latency(oha: &Path, url: &str, body: &Body, args: &Args) -> anyhow:
         .args(["-z", &format!("{}s", args.latency_secs)])
         .args(["-c", &args.connections.to_string()]);
     for (k, v) in &body.request {
-        command.args(["-H", &format!("{k}: {v}")]);
+        // wrk adds its own `Host` unless it sees exactly `Host:` (case-sensitive): a lowercase
+        // `host` would make two, which nginx answers with 400.
+        command.args(["-H", &format!("{}: {v}", title_case(k))]);
     }
     let out = command
         .arg(url)
@@ -350,6 +352,19 @@ async fn builtin_latency(url: &str, body: &Body, args: &Args) -> anyhow::Result<
     })
 }
 
+/// `accept-encoding` → `Accept-Encoding`.
+fn title_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// `wrk` at saturation: requests per second, and how many were errors or not 2xx/3xx.
 async fn wrk_saturation(url: &str, body: &Body, args: &Args) -> anyhow::Result<Saturation> {
     let mut command = tokio::process::Command::new(&args.wrk);
@@ -358,7 +373,7 @@ async fn wrk_saturation(url: &str, body: &Body, args: &Args) -> anyhow::Result<S
         .args(["-c", &args.connections.to_string()])
         .args(["-d", &format!("{}s", args.saturation_secs)]);
     for (k, v) in &body.request {
-        command.args(["-H", &format!("{k}: {v}")]);
+        command.args(["-H", &format!("{}: {v}", title_case(k))]);
     }
     let out = command
         .arg(url)
@@ -389,6 +404,9 @@ async fn wrk_saturation(url: &str, body: &Body, args: &Args) -> anyhow::Result<S
                 .filter_map(|part| part.split_whitespace().nth(1)?.parse::<u64>().ok())
                 .sum::<u64>();
         }
+    }
+    if errors > 0 {
+        tracing::warn!(%url, errors, "wrk counted errors:\n{text}");
     }
     Ok(Saturation { rps, errors })
 }
