@@ -159,6 +159,8 @@ async fn a_killed_server_loses_no_delivery_and_sends_none_twice_after_dedup(pool
     )
     .await;
     first.kill_9();
+    // Requests the process wrote before it died still reach the receiver: let them land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (raw_at_kill, distinct_at_kill) = counts(&seen);
     // The killed process held leases: rows it claimed and never finished.
     let leased: Vec<Uuid> = sqlx::query_scalar(
