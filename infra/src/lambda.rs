@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{lambda_err, Error, Result};
 use crate::schedules::RULE_PREFIX;
+use crate::{Mode, MANAGED_TAG};
 
 /// Handler name of a custom-runtime function: the zip must contain an executable `bootstrap`.
 pub const HANDLER: &str = "bootstrap";
@@ -76,7 +77,7 @@ impl std::fmt::Display for Arch {
 ///
 /// The runtime is always `provided.al2023` with handler `bootstrap` (a Rust binary built for
 /// `lambda_runtime`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CheckerDeployment {
     pub function_name: String,
     /// Execution role (`arn:aws:iam::<account>:role/<name>`); IAM is global, so one role serves
@@ -89,6 +90,24 @@ pub struct CheckerDeployment {
     pub architecture: Arch,
     /// Function environment (API URL, tokens, ClickHouse URL, ...).
     pub env: BTreeMap<String, String>,
+    /// Executions reserved for the function (`None`: unreserved, the account's pool).
+    pub reserved_concurrency: Option<u32>,
+}
+
+/// Names the environment's keys but never its values (they hold secrets).
+impl std::fmt::Debug for CheckerDeployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckerDeployment")
+            .field("function_name", &self.function_name)
+            .field("role_arn", &self.role_arn)
+            .field("zip_bytes", &self.zip.len())
+            .field("memory_mb", &self.memory_mb)
+            .field("timeout_s", &self.timeout_s)
+            .field("architecture", &self.architecture)
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("reserved_concurrency", &self.reserved_concurrency)
+            .finish()
+    }
 }
 
 impl CheckerDeployment {
@@ -120,16 +139,22 @@ impl CheckerDeployment {
                 self.timeout_s
             )));
         }
+        if self.reserved_concurrency == Some(0) {
+            return Err(Error::InvalidInput(
+                "reserved concurrency 0 would stop every check; leave it unset for none".into(),
+            ));
+        }
         Ok(())
     }
 }
 
-/// What [`deploy_function_with_outcome`] did.
+/// What [`deploy_function_with_outcome`] did (or, planned, would do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeployAction {
     Created,
-    /// The code (zip or architecture) and/or the configuration changed.
+    /// The code (zip or architecture) and/or the configuration (role, memory, timeout,
+    /// environment, reserved concurrency, tags, EventBridge permission) changed.
     Updated {
         code: bool,
         configuration: bool,
@@ -138,11 +163,14 @@ pub enum DeployAction {
     Unchanged,
 }
 
-/// Result of a deployment in one region.
+/// Result of a deployment (or a plan) in one region.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeployOutcome {
-    pub function_arn: String,
+    /// `None` only when planning a function that does not exist yet.
+    pub function_arn: Option<String>,
     pub action: DeployAction,
+    /// One line per difference, naming fields; environment values are never shown.
+    pub changes: Vec<String>,
 }
 
 /// Lambda's `CodeSha256` of a package: base64 of the SHA-256 of the zip bytes.
@@ -156,38 +184,70 @@ pub async fn deploy_function(
     lambda: &aws_sdk_lambda::Client,
     d: &CheckerDeployment,
 ) -> Result<String> {
-    deploy_function_with_outcome(lambda, d)
-        .await
-        .map(|o| o.function_arn)
+    let outcome = deploy_function_with_outcome(lambda, d).await?;
+    outcome.function_arn.ok_or_else(|| Error::FunctionNotReady {
+        function: d.function_name.clone(),
+        region: crate::region_of(lambda.config().region()),
+        reason: "Lambda returned no FunctionArn".into(),
+    })
 }
 
-/// Creates the function (`provided.al2023`, handler `bootstrap`), or, when it exists, updates
-/// its code (only if the zip's SHA-256 or the architecture differ) and its configuration (only if
-/// role, runtime, handler, memory, timeout or environment differ), waiting for each change to
-/// settle before the next. Also makes sure EventBridge rules named `statuspage-checker-*` in the
-/// function's region and account may invoke it. Idempotent: a repeated call with the same input
-/// makes no write call and reports [`DeployAction::Unchanged`].
+/// Creates the function (`provided.al2023`, handler `bootstrap`, tagged [`MANAGED_TAG`]), or,
+/// when it exists, updates its code (only if the zip's SHA-256 or the architecture differ), its
+/// configuration (only if role, runtime, handler, memory, timeout or environment differ), its
+/// reserved concurrency and its tag, waiting for each change to settle before the next. Also makes
+/// sure EventBridge rules named `statuspage-checker-*` in the function's region and account may
+/// invoke it. Idempotent: a repeated call with the same input makes no write call and reports
+/// [`DeployAction::Unchanged`].
 pub async fn deploy_function_with_outcome(
     lambda: &aws_sdk_lambda::Client,
     d: &CheckerDeployment,
+) -> Result<DeployOutcome> {
+    converge(lambda, d, Mode::Apply).await
+}
+
+/// What [`deploy_function_with_outcome`] would change, without a single write call.
+pub async fn plan_function(
+    lambda: &aws_sdk_lambda::Client,
+    d: &CheckerDeployment,
+) -> Result<DeployOutcome> {
+    converge(lambda, d, Mode::Plan).await
+}
+
+async fn converge(
+    lambda: &aws_sdk_lambda::Client,
+    d: &CheckerDeployment,
+    mode: Mode,
 ) -> Result<DeployOutcome> {
     d.validate()?;
     let region = crate::region_of(lambda.config().region());
     let name = d.function_name.as_str();
 
-    let existing = match lambda.get_function().function_name(name).send().await {
-        Ok(out) => out.configuration,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            None
-        }
-        Err(e) => return Err(lambda_err("GetFunction", name, &region, e)),
-    };
-
+    let existing = get_configuration(lambda, name, &region).await?;
+    let mut changes = Vec::new();
     let (config, action) = match existing {
         None => {
+            changes.push(format!(
+                "function {name}: create ({}, {} MB, {} s, code {}, environment {})",
+                d.architecture,
+                d.memory_mb,
+                d.timeout_s,
+                short_sha(&code_sha256(&d.zip)),
+                key_list(d.env.keys())
+            ));
+            if mode == Mode::Plan {
+                if let Some(n) = d.reserved_concurrency {
+                    changes.push(format!("reserved concurrency: none -> {n}"));
+                }
+                changes.push(format!(
+                    "permission: EventBridge rules {RULE_PREFIX}* may invoke {name}"
+                ));
+                return Ok(DeployOutcome {
+                    function_arn: None,
+                    action: DeployAction::Created,
+                    changes,
+                });
+            }
             tracing::debug!(function = name, %region, "creating function");
             let created = lambda
                 .create_function()
@@ -200,6 +260,7 @@ pub async fn deploy_function_with_outcome(
                 .timeout(to_i32(d.timeout_s))
                 .environment(environment(&d.env))
                 .description("statuspage regional checker")
+                .tags(MANAGED_TAG.0, MANAGED_TAG.1)
                 .code(
                     FunctionCode::builder()
                         .zip_file(Blob::new(d.zip.clone()))
@@ -217,19 +278,20 @@ pub async fn deploy_function_with_outcome(
                     if e.as_service_error()
                         .is_some_and(|s| s.is_resource_conflict_exception()) =>
                 {
+                    changes.clear();
                     let cfg = wait_ready(lambda, name, &region).await?;
-                    update(lambda, d, &region, cfg).await?
+                    update(lambda, d, &region, cfg, mode, &mut changes).await?
                 }
                 Err(e) => return Err(lambda_err("CreateFunction", name, &region, e)),
             }
         }
         Some(cfg) => {
-            let cfg = if is_settled(&cfg) {
+            let cfg = if is_settled(&cfg) || mode == Mode::Plan {
                 cfg
             } else {
                 wait_ready(lambda, name, &region).await?
             };
-            update(lambda, d, &region, cfg).await?
+            update(lambda, d, &region, cfg, mode, &mut changes).await?
         }
     };
 
@@ -242,11 +304,56 @@ pub async fn deploy_function_with_outcome(
                 region: region.clone(),
                 reason: "Lambda returned no FunctionArn".into(),
             })?;
-    ensure_events_permission(lambda, name, &region, &function_arn).await?;
+    let created = action == DeployAction::Created;
+    let before = changes.len();
+    if !created {
+        ensure_tag(lambda, name, &region, &function_arn, mode, &mut changes).await?;
+    }
+    ensure_concurrency(lambda, d, &region, mode, created, &mut changes).await?;
+    ensure_events_permission(
+        lambda,
+        name,
+        &region,
+        &function_arn,
+        mode,
+        created,
+        &mut changes,
+    )
+    .await?;
+    let action = match action {
+        DeployAction::Unchanged if changes.len() > before => DeployAction::Updated {
+            code: false,
+            configuration: true,
+        },
+        DeployAction::Updated { code, .. } if changes.len() > before => DeployAction::Updated {
+            code,
+            configuration: true,
+        },
+        other => other,
+    };
     Ok(DeployOutcome {
-        function_arn,
+        function_arn: Some(function_arn),
         action,
+        changes,
     })
+}
+
+/// The function's configuration, or `None` when it does not exist.
+async fn get_configuration(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    region: &str,
+) -> Result<Option<FunctionConfiguration>> {
+    match lambda.get_function().function_name(name).send().await {
+        Ok(out) => Ok(out.configuration),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(lambda_err("GetFunction", name, region, e)),
+    }
 }
 
 async fn update(
@@ -254,13 +361,36 @@ async fn update(
     d: &CheckerDeployment,
     region: &str,
     current: FunctionConfiguration,
+    mode: Mode,
+    changes: &mut Vec<String>,
 ) -> Result<(FunctionConfiguration, DeployAction)> {
     let name = d.function_name.as_str();
 
-    let code_changed = current.code_sha256() != Some(code_sha256(&d.zip).as_str())
-        || current.architectures() != [d.architecture.to_sdk()];
+    let wanted_sha = code_sha256(&d.zip);
+    let current_sha = current.code_sha256().unwrap_or_default().to_owned();
+    let current_arch = match current.architectures() {
+        [Architecture::Arm64] => "arm64".to_owned(),
+        [Architecture::X8664] => "x86_64".to_owned(),
+        other => format!("{other:?}"),
+    };
+    let mut code_changed = false;
+    if current_sha != wanted_sha {
+        changes.push(format!(
+            "code: {} -> {}",
+            short_sha(&current_sha),
+            short_sha(&wanted_sha)
+        ));
+        code_changed = true;
+    }
+    if current.architectures() != [d.architecture.to_sdk()] {
+        changes.push(format!(
+            "architecture: {current_arch} -> {}",
+            d.architecture
+        ));
+        code_changed = true;
+    }
     let mut config = current;
-    if code_changed {
+    if code_changed && mode == Mode::Apply {
         tracing::debug!(function = name, region, "updating function code");
         lambda
             .update_function_code()
@@ -273,13 +403,45 @@ async fn update(
         config = wait_ready(lambda, name, region).await?;
     }
 
-    let config_changed = config.role() != Some(d.role_arn.as_str())
-        || config.runtime() != Some(&Runtime::Providedal2023)
-        || config.handler() != Some(HANDLER)
-        || config.memory_size() != Some(to_i32(d.memory_mb))
-        || config.timeout() != Some(to_i32(d.timeout_s))
-        || current_env(&config) != d.env;
-    if config_changed {
+    let before = changes.len();
+    let mut differs = |field: &str, now: String, wanted: String| {
+        if now != wanted {
+            changes.push(format!("{field}: {now} -> {wanted}"));
+        }
+    };
+    differs(
+        "role",
+        config.role().unwrap_or("none").to_owned(),
+        d.role_arn.clone(),
+    );
+    differs(
+        "runtime",
+        config
+            .runtime()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_else(|| "none".into()),
+        Runtime::Providedal2023.as_str().to_owned(),
+    );
+    differs(
+        "handler",
+        config.handler().unwrap_or("none").to_owned(),
+        HANDLER.to_owned(),
+    );
+    differs(
+        "memory MB",
+        config.memory_size().unwrap_or_default().to_string(),
+        d.memory_mb.to_string(),
+    );
+    differs(
+        "timeout s",
+        config.timeout().unwrap_or_default().to_string(),
+        d.timeout_s.to_string(),
+    );
+    if let Some(line) = env_changes(&current_env(&config), &d.env) {
+        changes.push(line);
+    }
+    let config_changed = changes.len() > before;
+    if config_changed && mode == Mode::Apply {
         tracing::debug!(function = name, region, "updating function configuration");
         lambda
             .update_function_configuration()
@@ -307,6 +469,106 @@ async fn update(
     Ok((config, action))
 }
 
+/// Tags an existing function with [`MANAGED_TAG`] when it lacks it (a function made before
+/// tagging, or by hand under our name).
+async fn ensure_tag(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    region: &str,
+    function_arn: &str,
+    mode: Mode,
+    changes: &mut Vec<String>,
+) -> Result<()> {
+    if is_managed(lambda, name, region, function_arn).await? {
+        return Ok(());
+    }
+    changes.push(format!("tags: +{}={}", MANAGED_TAG.0, MANAGED_TAG.1));
+    if mode == Mode::Apply {
+        lambda
+            .tag_resource()
+            .resource(function_arn)
+            .tags(MANAGED_TAG.0, MANAGED_TAG.1)
+            .send()
+            .await
+            .map_err(|e| lambda_err("TagResource", name, region, e))?;
+    }
+    Ok(())
+}
+
+async fn is_managed(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    region: &str,
+    function_arn: &str,
+) -> Result<bool> {
+    let tags = lambda
+        .list_tags()
+        .resource(function_arn)
+        .send()
+        .await
+        .map_err(|e| lambda_err("ListTags", name, region, e))?;
+    Ok(tags
+        .tags()
+        .and_then(|t| t.get(MANAGED_TAG.0))
+        .is_some_and(|v| v == MANAGED_TAG.1))
+}
+
+/// Makes the function's reserved concurrency what the deployment asks (none: unreserved).
+async fn ensure_concurrency(
+    lambda: &aws_sdk_lambda::Client,
+    d: &CheckerDeployment,
+    region: &str,
+    mode: Mode,
+    created: bool,
+    changes: &mut Vec<String>,
+) -> Result<()> {
+    let name = d.function_name.as_str();
+    let current = if created {
+        None
+    } else {
+        lambda
+            .get_function_concurrency()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| lambda_err("GetFunctionConcurrency", name, region, e))?
+            .reserved_concurrent_executions()
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    if current == d.reserved_concurrency {
+        return Ok(());
+    }
+    let show = |v: Option<u32>| v.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    changes.push(format!(
+        "reserved concurrency: {} -> {}",
+        show(current),
+        show(d.reserved_concurrency)
+    ));
+    if mode == Mode::Plan {
+        return Ok(());
+    }
+    match d.reserved_concurrency {
+        Some(n) => {
+            lambda
+                .put_function_concurrency()
+                .function_name(name)
+                .reserved_concurrent_executions(to_i32(n))
+                .send()
+                .await
+                .map_err(|e| lambda_err("PutFunctionConcurrency", name, region, e))?;
+        }
+        None => {
+            lambda
+                .delete_function_concurrency()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(|e| lambda_err("DeleteFunctionConcurrency", name, region, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Lets EventBridge rules named `statuspage-checker-*` in the function's own account and region
 /// invoke it (a resource-based policy statement; already present is fine).
 async fn ensure_events_permission(
@@ -314,7 +576,20 @@ async fn ensure_events_permission(
     name: &str,
     region: &str,
     function_arn: &str,
+    mode: Mode,
+    created: bool,
+    changes: &mut Vec<String>,
 ) -> Result<()> {
+    let line = format!("permission: EventBridge rules {RULE_PREFIX}* may invoke {name}");
+    // Asked first: Lambda answers a repeated AddPermission with a conflict, but emulators
+    // (moto) add a duplicate statement.
+    if !created && has_events_permission(lambda, name, region).await? {
+        return Ok(());
+    }
+    if mode == Mode::Plan {
+        changes.push(line);
+        return Ok(());
+    }
     // arn:<partition>:lambda:<region>:<account>:function:<name>
     let parts: Vec<&str> = function_arn.split(':').collect();
     let (partition, fn_region, account) = match parts.as_slice() {
@@ -339,7 +614,12 @@ async fn ensure_events_permission(
         .send()
         .await;
     match res {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            if !created {
+                changes.push(line);
+            }
+            Ok(())
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_conflict_exception()) =>
@@ -348,6 +628,111 @@ async fn ensure_events_permission(
         }
         Err(e) => Err(lambda_err("AddPermission", name, region, e)),
     }
+}
+
+/// Whether the function's resource policy holds our EventBridge statement.
+async fn has_events_permission(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    region: &str,
+) -> Result<bool> {
+    match lambda.get_policy().function_name(name).send().await {
+        Ok(out) => {
+            let policy: serde_json::Value = out
+                .policy()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_default();
+            Ok(policy["Statement"].as_array().is_some_and(|statements| {
+                statements
+                    .iter()
+                    .any(|s| s["Sid"] == EVENTS_PERMISSION_STATEMENT_ID)
+            }))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(lambda_err("GetPolicy", name, region, e)),
+    }
+}
+
+/// What [`destroy_function`] did (or, planned, would do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    Deleted,
+    /// Nothing by that name exists.
+    Absent,
+    /// It exists but lacks [`MANAGED_TAG`]: someone else made it, so it is left alone.
+    NotManaged,
+}
+
+/// Deletes the function (with its permissions and concurrency setting) if `infra` made it.
+pub async fn destroy_function(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    mode: Mode,
+) -> Result<Removal> {
+    let region = crate::region_of(lambda.config().region());
+    let Some(cfg) = get_configuration(lambda, name, &region).await? else {
+        return Ok(Removal::Absent);
+    };
+    let arn = cfg.function_arn().unwrap_or(name);
+    if !is_managed(lambda, name, &region, arn).await? {
+        return Ok(Removal::NotManaged);
+    }
+    if mode == Mode::Apply {
+        match lambda.delete_function().function_name(name).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(lambda_err("DeleteFunction", name, &region, e)),
+        }
+        tracing::info!(function = name, %region, "deleted function");
+    }
+    Ok(Removal::Deleted)
+}
+
+fn short_sha(sha: &str) -> String {
+    if sha.is_empty() {
+        "none".to_owned()
+    } else {
+        sha.chars().take(12).collect()
+    }
+}
+
+fn key_list<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let keys: Vec<&str> = keys.map(String::as_str).collect();
+    if keys.is_empty() {
+        "empty".to_owned()
+    } else {
+        keys.join(" ")
+    }
+}
+
+/// `environment: +NEW ~CHANGED -GONE` by key only, so secrets never reach a terminal or a log.
+fn env_changes(
+    current: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, String>,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    for (k, v) in wanted {
+        match current.get(k) {
+            None => parts.push(format!("+{k}")),
+            Some(now) if now != v => parts.push(format!("~{k}")),
+            Some(_) => {}
+        }
+    }
+    parts.extend(
+        current
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .map(|k| format!("-{k}")),
+    );
+    (!parts.is_empty()).then(|| format!("environment: {} (values not shown)", parts.join(" ")))
 }
 
 fn is_settled(cfg: &FunctionConfiguration) -> bool {
@@ -452,6 +837,7 @@ mod tests {
             timeout_s: 60,
             architecture: Arch::Arm64,
             env: BTreeMap::new(),
+            reserved_concurrency: None,
         };
         let err = d.validate().unwrap_err().to_string();
         assert!(err.contains("memory 64 MB"), "{err}");

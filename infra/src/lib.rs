@@ -17,6 +17,7 @@ mod error;
 pub mod keep;
 mod lambda;
 mod schedules;
+mod secrets;
 
 pub use cost::{
     estimate_monthly_cost, estimate_monthly_cost_with, CostEstimate, CostInputs,
@@ -25,13 +26,15 @@ pub use cost::{
 };
 pub use error::{Error, Result};
 pub use lambda::{
-    code_sha256, deploy_function, deploy_function_with_outcome, Arch, CheckerDeployment,
-    DeployAction, DeployOutcome, EVENTS_PERMISSION_STATEMENT_ID, HANDLER, MAX_DIRECT_ZIP_BYTES,
+    code_sha256, deploy_function, deploy_function_with_outcome, destroy_function, plan_function,
+    Arch, CheckerDeployment, DeployAction, DeployOutcome, Removal, EVENTS_PERMISSION_STATEMENT_ID,
+    HANDLER, MAX_DIRECT_ZIP_BYTES,
 };
 pub use schedules::{
-    rule_name, sync_schedules, target_input, SyncReport, RULE_PREFIX, SCHEDULE_EXPRESSION,
-    TARGET_ID,
+    deployed_shards, destroy_schedules, plan_schedules, rule_name, sync_schedules, target_input,
+    RemovalReport, SyncReport, RULE_PREFIX, SCHEDULE_EXPRESSION, TARGET_ID,
 };
+pub use secrets::{resolve_secrets, SecretSource, SecretVar};
 
 /// The 18 commercial AWS regions the checker runs in by default: three continents' worth of
 /// opt-in-free regions plus a few opt-in ones (ap-east-1, me-south-1 need enabling in the account)
@@ -56,6 +59,16 @@ pub const DEFAULT_REGIONS: [&str; 18] = [
     "ap-east-1",
     "me-south-1",
 ];
+
+/// Tag on every function and rule `infra` makes; `destroy` removes only what carries it.
+pub const MANAGED_TAG: (&str, &str) = ("managed-by", "statuspage-infra");
+
+/// Whether a call changes anything (`Apply`) or only reports what it would change (`Plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Plan,
+}
 
 /// Time allowed to open a TCP connection to an AWS (or emulator) endpoint.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

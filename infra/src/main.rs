@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
-use infra::{Arch, CheckerDeployment, DeployAction};
+use infra::{Arch, CheckerDeployment, DeployAction, Mode, Removal};
 use tokio::task::JoinSet;
 
 #[derive(Debug, Parser)]
@@ -39,10 +39,11 @@ struct Cli {
     #[arg(long, env = "CHECKER_REGIONS", value_delimiter = ',', global = true)]
     regions: Vec<String>,
 
-    /// Number of shards (one schedule rule per shard per region).
-    #[arg(long, env = "CHECKER_SHARDS", default_value_t = 1,
+    /// Number of shards (one schedule rule per shard per region) [default: what the region's
+    /// rules were made for, since the app server adjusts it to its monitors; 1 in a new region].
+    #[arg(long, env = "CHECKER_SHARDS",
           value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
-    shards: u32,
+    shards: Option<u32>,
 
     #[command(subcommand)]
     command: Command,
@@ -50,8 +51,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create or update the checker function in every region (idempotent).
+    /// Print what `deploy` would change in every region, without changing anything. Exits 0 when
+    /// nothing would change, 2 when something would, 1 on an error.
+    Plan(DeployArgs),
+    /// Create or update the checker function, its permission and its schedules in every region
+    /// (idempotent: a second run changes nothing).
     Deploy(DeployArgs),
+    /// Remove the function and schedules `deploy` made (tagged managed-by=statuspage-infra) from
+    /// every region. Without --yes it only prints what it would remove (exit 2 if anything).
+    Destroy(DestroyArgs),
     /// Make the EventBridge rules in every region match --shards (idempotent; deletes stale rules).
     SyncSchedules,
     /// Estimate the monthly AWS bill (no AWS calls). Assumptions: see `infra::estimate_monthly_cost`.
@@ -82,13 +90,33 @@ struct DeployArgs {
     arch: Arch,
 
     /// Function environment variable KEY=VALUE; repeat the flag, or comma-separate in the env var.
+    /// Values here are not secret; use --secret for those.
     #[arg(long = "set-env", env = "CHECKER_FUNCTION_ENV", value_name = "KEY=VALUE",
           value_delimiter = ',', value_parser = parse_key_value)]
     set_env: Vec<(String, String)>,
 
-    /// Also sync the schedules in each region after deploying there.
-    #[arg(long, env = "CHECKER_SYNC_SCHEDULES")]
-    sync_schedules: bool,
+    /// Secret function environment variable, read at deploy time and never printed:
+    /// KEY=env:VAR (this process's variable VAR) or KEY=secretsmanager:ID[#field] (AWS Secrets
+    /// Manager in the region being deployed; `{region}` in ID becomes that region).
+    #[arg(
+        long = "secret",
+        env = "CHECKER_FUNCTION_SECRETS",
+        value_name = "KEY=SOURCE",
+        value_delimiter = ','
+    )]
+    secrets: Vec<infra::SecretVar>,
+
+    /// Executions reserved for the function in each region [default: unreserved].
+    #[arg(long, env = "CHECKER_RESERVED_CONCURRENCY",
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    reserved_concurrency: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+struct DestroyArgs {
+    /// Really delete (otherwise only print what would be deleted).
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +183,9 @@ fn resolve_regions(given: &[String]) -> anyhow::Result<Vec<String>> {
 async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ExitWith>().is_some() => {
+            std::process::ExitCode::from(e.downcast_ref::<ExitWith>().map_or(1, |x| x.0))
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -169,59 +200,147 @@ async fn run() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let cli = Cli::parse();
     let regions = resolve_regions(&cli.regions)?;
     let endpoint = cli.endpoint_url.clone().filter(|e| !e.trim().is_empty());
 
-    match cli.command {
+    let function = cli.function_name.clone();
+    let shards = cli.shards;
+    let plan_only = matches!(cli.command, Command::Plan(_));
+    let outcome = match cli.command {
         Command::Cost(args) => {
             cost(&args, regions.len());
-            Ok(())
+            return Ok(());
+        }
+        Command::Plan(args) => {
+            let deployment = read_deployment(&function, &args)?;
+            let secrets = args.secrets.clone();
+            for_each_region(&regions, move |region| {
+                let (d, secrets, endpoint) =
+                    (deployment.clone(), secrets.clone(), endpoint.clone());
+                async move {
+                    converge_region(
+                        &region,
+                        endpoint.as_deref(),
+                        d,
+                        &secrets,
+                        shards,
+                        Mode::Plan,
+                    )
+                    .await
+                }
+            })
+            .await?
         }
         Command::Deploy(args) => {
-            let zip = std::fs::read(&args.zip)
-                .with_context(|| format!("reading deployment zip {}", args.zip.display()))?;
-            if !zip.starts_with(b"PK\x03\x04") {
-                bail!("{} is not a zip file", args.zip.display());
-            }
-            let deployment = CheckerDeployment {
-                function_name: cli.function_name.clone(),
-                role_arn: args.role_arn.clone(),
-                zip,
-                memory_mb: args.memory_mb,
-                timeout_s: args.timeout_s,
-                architecture: args.arch,
-                env: args.set_env.iter().cloned().collect::<BTreeMap<_, _>>(),
-            };
-            let sync = args.sync_schedules.then_some(cli.shards);
+            let deployment = read_deployment(&function, &args)?;
+            let secrets = args.secrets.clone();
             for_each_region(&regions, move |region| {
-                let deployment = deployment.clone();
-                let endpoint = endpoint.clone();
-                async move { deploy_region(&region, endpoint.as_deref(), &deployment, sync).await }
+                let (d, secrets, endpoint) =
+                    (deployment.clone(), secrets.clone(), endpoint.clone());
+                async move {
+                    converge_region(
+                        &region,
+                        endpoint.as_deref(),
+                        d,
+                        &secrets,
+                        shards,
+                        Mode::Apply,
+                    )
+                    .await
+                }
             })
-            .await
+            .await?
+        }
+        Command::Destroy(args) => {
+            let mode = if args.yes { Mode::Apply } else { Mode::Plan };
+            let outcome = for_each_region(&regions, move |region| {
+                let (function, endpoint) = (function.clone(), endpoint.clone());
+                async move { destroy_region(&region, endpoint.as_deref(), &function, mode).await }
+            })
+            .await?;
+            if mode == Mode::Plan && outcome.changes > 0 {
+                println!("nothing was deleted; run `infra destroy --yes` to delete the above");
+                return Err(ExitWith(2).into());
+            }
+            return Ok(());
         }
         Command::SyncSchedules => {
-            let function = cli.function_name.clone();
-            let shards = cli.shards;
             for_each_region(&regions, move |region| {
-                let function = function.clone();
-                let endpoint = endpoint.clone();
+                let (function, endpoint) = (function.clone(), endpoint.clone());
                 async move { sync_region(&region, endpoint.as_deref(), &function, shards).await }
             })
-            .await
+            .await?
         }
+    };
+    if plan_only && outcome.changes > 0 {
+        println!(
+            "{} change(s) in {} region(s); `infra deploy` with the same arguments makes them",
+            outcome.changes, outcome.regions_changed
+        );
+        return Err(ExitWith(2).into());
+    }
+    if plan_only {
+        println!("no changes: every region is up to date");
+    }
+    Ok(())
+}
+
+/// Ends the process with this code after printing nothing more (a plan that found changes).
+#[derive(Debug)]
+struct ExitWith(u8);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
     }
 }
 
-/// Runs `op` for every region concurrently, logging progress as regions finish; fails (after
-/// all regions finished) if any region failed.
-async fn for_each_region<F, Fut>(regions: &[String], op: F) -> anyhow::Result<()>
+impl std::error::Error for ExitWith {}
+
+fn read_deployment(function: &str, args: &DeployArgs) -> anyhow::Result<CheckerDeployment> {
+    let zip = std::fs::read(&args.zip)
+        .with_context(|| format!("reading deployment zip {}", args.zip.display()))?;
+    if !zip.starts_with(b"PK\x03\x04") {
+        bail!("{} is not a zip file", args.zip.display());
+    }
+    let env = args.set_env.iter().cloned().collect::<BTreeMap<_, _>>();
+    if let Some(s) = args.secrets.iter().find(|s| env.contains_key(&s.key)) {
+        bail!("{} is given both as --set-env and as --secret", s.key);
+    }
+    Ok(CheckerDeployment {
+        function_name: function.to_owned(),
+        role_arn: args.role_arn.clone(),
+        zip,
+        memory_mb: args.memory_mb,
+        timeout_s: args.timeout_s,
+        architecture: args.arch,
+        env,
+        reserved_concurrency: args.reserved_concurrency,
+    })
+}
+
+/// What one region's task reports: a log summary and the changes to print.
+struct RegionDone {
+    summary: String,
+    changes: Vec<String>,
+}
+
+/// Totals over all regions.
+struct Outcome {
+    changes: usize,
+    regions_changed: usize,
+}
+
+/// Runs `op` for every region concurrently, logging progress as regions finish, then prints
+/// every region's changes in region order; fails (after all regions finished) if any failed.
+async fn for_each_region<F, Fut>(regions: &[String], op: F) -> anyhow::Result<Outcome>
 where
     F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<String>> + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<RegionDone>> + Send + 'static,
 {
     let started = Instant::now();
     let total = regions.len();
@@ -232,22 +351,37 @@ where
         set.spawn(async move { (region, fut.await) });
     }
     let mut failed = Vec::new();
+    let mut printed = BTreeMap::new();
     let mut done = 0;
     while let Some(joined) = set.join_next().await {
         done += 1;
         let (region, result) = joined.context("region task panicked")?;
         match result {
-            Ok(summary) => tracing::info!("[{done}/{total}] {region}: {summary}"),
+            Ok(r) => {
+                tracing::info!("[{done}/{total}] {region}: {}", r.summary);
+                printed.insert(region, r.changes);
+            }
             Err(e) => {
                 tracing::error!("[{done}/{total}] {region}: {e:#}");
                 failed.push(region);
             }
         }
     }
+    let mut outcome = Outcome {
+        changes: 0,
+        regions_changed: 0,
+    };
+    for (region, changes) in &printed {
+        outcome.changes += changes.len();
+        outcome.regions_changed += usize::from(!changes.is_empty());
+        for line in changes {
+            println!("{region}: {line}");
+        }
+    }
     let elapsed = started.elapsed();
     if failed.is_empty() {
         tracing::info!("all {total} regions done in {elapsed:.1?}");
-        Ok(())
+        Ok(outcome)
     } else {
         failed.sort();
         bail!(
@@ -258,16 +392,35 @@ where
     }
 }
 
-async fn deploy_region(
+/// Deploys (or plans) the function, its permission and its schedules in one region.
+async fn converge_region(
     region: &str,
     endpoint: Option<&str>,
-    d: &CheckerDeployment,
-    sync_shards: Option<u32>,
-) -> anyhow::Result<String> {
+    mut d: CheckerDeployment,
+    secrets: &[infra::SecretVar],
+    shards: Option<u32>,
+    mode: Mode,
+) -> anyhow::Result<RegionDone> {
     let config = infra::aws_config(region, endpoint).await;
+    d.env
+        .extend(infra::resolve_secrets(secrets, region, &config).await?);
     let lambda = aws_sdk_lambda::Client::new(&config);
-    tracing::info!("{region}: deploying {}", d.function_name);
-    let outcome = infra::deploy_function_with_outcome(&lambda, d).await?;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let outcome = match mode {
+        Mode::Apply => {
+            tracing::info!("{region}: deploying {}", d.function_name);
+            infra::deploy_function_with_outcome(&lambda, &d).await?
+        }
+        Mode::Plan => infra::plan_function(&lambda, &d).await?,
+    };
+    let shards = match shards {
+        Some(n) => n,
+        None => infra::deployed_shards(&events).await?.unwrap_or(1),
+    };
+    let report = match (mode, outcome.function_arn.as_deref()) {
+        (Mode::Apply, Some(arn)) => infra::sync_schedules(&events, region, arn, shards).await?,
+        (_, arn) => infra::plan_schedules(&events, region, arn, shards).await?,
+    };
     let action = match outcome.action {
         DeployAction::Created => "created".to_owned(),
         DeployAction::Updated {
@@ -276,21 +429,64 @@ async fn deploy_region(
         } => format!("updated (code: {code}, configuration: {configuration})"),
         DeployAction::Unchanged => "unchanged".to_owned(),
     };
-    let mut summary = format!("{} {action}", outcome.function_arn);
-    if let Some(shards) = sync_shards {
-        let events = aws_sdk_eventbridge::Client::new(&config);
-        let report = infra::sync_schedules(&events, region, &outcome.function_arn, shards).await?;
-        summary.push_str(&format!("; schedules: {}", report_summary(&report)));
+    let verb = if mode == Mode::Plan { "would be " } else { "" };
+    let summary = format!(
+        "{} {verb}{action}; schedules: {}",
+        outcome.function_arn.as_deref().unwrap_or(&d.function_name),
+        report_summary(&report)
+    );
+    // Printed for a deploy too: what it changed.
+    let mut changes = outcome.changes;
+    changes.extend(report.changes);
+    Ok(RegionDone { summary, changes })
+}
+
+async fn destroy_region(
+    region: &str,
+    endpoint: Option<&str>,
+    function: &str,
+    mode: Mode,
+) -> anyhow::Result<RegionDone> {
+    let config = infra::aws_config(region, endpoint).await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    // Rules first: a rule left without its function would fire into nothing.
+    let rules = infra::destroy_schedules(&events, mode).await?;
+    let removal = infra::destroy_function(&lambda, function, mode).await?;
+    let verb = if mode == Mode::Plan {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut changes: Vec<String> = rules
+        .deleted
+        .iter()
+        .map(|r| format!("rule {r}: {verb}"))
+        .collect();
+    for r in &rules.foreign {
+        tracing::warn!("{region}: rule {r} has no managed-by tag: left alone");
     }
-    Ok(summary)
+    match removal {
+        Removal::Deleted => changes.push(format!("function {function}: {verb}")),
+        Removal::NotManaged => {
+            tracing::warn!("{region}: function {function} has no managed-by tag: left alone")
+        }
+        Removal::Absent => {}
+    }
+    let summary = if changes.is_empty() {
+        "nothing of ours here".to_owned()
+    } else {
+        format!("{} {verb}", changes.len())
+    };
+    Ok(RegionDone { summary, changes })
 }
 
 async fn sync_region(
     region: &str,
     endpoint: Option<&str>,
     function: &str,
-    shards: u32,
-) -> anyhow::Result<String> {
+    shards: Option<u32>,
+) -> anyhow::Result<RegionDone> {
     let config = infra::aws_config(region, endpoint).await;
     let lambda = aws_sdk_lambda::Client::new(&config);
     let events = aws_sdk_eventbridge::Client::new(&config);
@@ -311,9 +507,16 @@ async fn sync_region(
             aws_sdk_lambda::error::DisplayErrorContext(&e)
         ),
     };
+    let shards = match shards {
+        Some(n) => n,
+        None => infra::deployed_shards(&events).await?.unwrap_or(1),
+    };
     tracing::info!("{region}: syncing {shards} shard(s) -> {function_arn}");
     let report = infra::sync_schedules(&events, region, &function_arn, shards).await?;
-    Ok(report_summary(&report))
+    Ok(RegionDone {
+        summary: report_summary(&report),
+        changes: report.changes,
+    })
 }
 
 fn report_summary(r: &infra::SyncReport) -> String {
@@ -333,7 +536,11 @@ fn report_summary(r: &infra::SyncReport) -> String {
         list(&r.updated),
         list(&r.deleted),
         list(&r.unchanged)
-    )
+    ) + &if r.foreign.is_empty() {
+        String::new()
+    } else {
+        format!(" not ours [{}]", list(&r.foreign))
+    }
 }
 
 fn cost(a: &CostArgs, regions: usize) {

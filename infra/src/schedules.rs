@@ -6,14 +6,16 @@
 //! One rule per shard (rather than one rule with N targets) because a rule holds at most five
 //! targets, and because each shard can then be paused or inspected on its own.
 //!
-//! The prefix `statuspage-checker-` is owned by this crate: any rule with it that is not one of
-//! the wanted `0..shards` rules is stale and deleted (targets first, then the rule).
+//! Every rule is tagged [`MANAGED_TAG`]. A rule with the prefix that is not one of the wanted
+//! `0..shards` rules is stale: deleted (targets first, then the rule) when it carries the tag,
+//! otherwise left alone and reported as foreign.
 
 use std::collections::BTreeSet;
 
-use aws_sdk_eventbridge::types::{Rule, RuleState, Target};
+use aws_sdk_eventbridge::types::{Rule, RuleState, Tag, Target};
 
 use crate::error::{describe, Error, Result};
+use crate::{Mode, MANAGED_TAG};
 
 /// Name prefix of every checker rule.
 pub const RULE_PREFIX: &str = "statuspage-checker-";
@@ -48,19 +50,24 @@ pub struct SyncReport {
     pub deleted: Vec<String>,
     /// Rules already exactly as wanted: no write call was made for them.
     pub unchanged: Vec<String>,
+    /// Stale rules with the prefix but without [`MANAGED_TAG`]: not ours, left in place.
+    pub foreign: Vec<String>,
+    /// One line per difference (what a plan prints).
+    pub changes: Vec<String>,
 }
 
 impl SyncReport {
     /// True when the sync made no write call at all.
     pub fn is_noop(&self) -> bool {
-        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+        self.changes.is_empty()
     }
 }
 
 /// Makes the checker rules in the client's region exactly `statuspage-checker-0..shards`, each
-/// firing `function_arn` every minute with `{"region": region, "shard": k, "shards": shards}`;
-/// deletes every other `statuspage-checker-*` rule. `region` is what goes into the input and
-/// should be the client's region. `shards == 0` removes all checker rules (teardown).
+/// firing `function_arn` every minute with `{"region": region, "shard": k, "shards": shards}`,
+/// tagged [`MANAGED_TAG`]; deletes every other tagged `statuspage-checker-*` rule. `region` is
+/// what goes into the input and should be the client's region. `shards == 0` removes all
+/// tagged checker rules.
 ///
 /// Idempotent: a second call with the same arguments reports only `unchanged` rules. The
 /// function must allow EventBridge to invoke it ([`crate::deploy_function`] adds that
@@ -71,6 +78,27 @@ pub async fn sync_schedules(
     function_arn: &str,
     shards: u32,
 ) -> Result<SyncReport> {
+    converge_schedules(events, region, Some(function_arn), shards, Mode::Apply).await
+}
+
+/// What [`sync_schedules`] would change, without a single write call. `function_arn` is `None`
+/// when the function does not exist yet (every target then counts as a change).
+pub async fn plan_schedules(
+    events: &aws_sdk_eventbridge::Client,
+    region: &str,
+    function_arn: Option<&str>,
+    shards: u32,
+) -> Result<SyncReport> {
+    converge_schedules(events, region, function_arn, shards, Mode::Plan).await
+}
+
+async fn converge_schedules(
+    events: &aws_sdk_eventbridge::Client,
+    region: &str,
+    function_arn: Option<&str>,
+    shards: u32,
+    mode: Mode,
+) -> Result<SyncReport> {
     let client_region = crate::region_of(events.config().region());
     if client_region != region {
         tracing::warn!(
@@ -78,6 +106,11 @@ pub async fn sync_schedules(
             region,
             "EventBridge client region differs from the region in the schedule input"
         );
+    }
+    if mode == Mode::Apply && function_arn.is_none() {
+        return Err(Error::InvalidInput(
+            "schedules need the function's ARN".into(),
+        ));
     }
     let mut report = SyncReport {
         region: region.to_owned(),
@@ -98,16 +131,35 @@ pub async fn sync_schedules(
                 && r.state() == Some(&RuleState::Enabled)
                 && r.description() == Some(description.as_str())
         });
-        if !rule_ok {
-            events
-                .put_rule()
-                .name(&name)
-                .schedule_expression(SCHEDULE_EXPRESSION)
-                .state(RuleState::Enabled)
-                .description(&description)
-                .send()
-                .await
-                .map_err(|e| eb_err("PutRule", &name, &client_region, e))?;
+        let tagged = match current.and_then(|r| r.arn()) {
+            Some(arn) => is_managed(events, arn, &name, &client_region).await?,
+            None => false,
+        };
+        if mode == Mode::Apply {
+            if !rule_ok {
+                let mut put = events
+                    .put_rule()
+                    .name(&name)
+                    .schedule_expression(SCHEDULE_EXPRESSION)
+                    .state(RuleState::Enabled)
+                    .description(&description);
+                if current.is_none() {
+                    put = put.tags(managed_tag()?);
+                }
+                put.send()
+                    .await
+                    .map_err(|e| eb_err("PutRule", &name, &client_region, e))?;
+            }
+            if let (Some(rule), false) = (current, tagged) {
+                let arn = rule.arn().unwrap_or_default();
+                events
+                    .tag_resource()
+                    .resource_arn(arn)
+                    .tags(managed_tag()?)
+                    .send()
+                    .await
+                    .map_err(|e| eb_err("TagResource", &name, &client_region, e))?;
+            }
         }
 
         let targets = if current.is_some() {
@@ -118,7 +170,7 @@ pub async fn sync_schedules(
         let target_ok = targets.len() == 1 && {
             let t = &targets[0];
             t.id() == TARGET_ID
-                && t.arn() == function_arn
+                && Some(t.arn()) == function_arn
                 && t.input()
                     .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
                     .as_ref()
@@ -126,7 +178,8 @@ pub async fn sync_schedules(
                 && t.input_path().is_none()
                 && t.input_transformer().is_none()
         };
-        if !target_ok {
+        if !target_ok && mode == Mode::Apply {
+            let function_arn = function_arn.unwrap_or_default();
             let extra: Vec<String> = targets
                 .iter()
                 .map(|t| t.id().to_owned())
@@ -157,13 +210,34 @@ pub async fn sync_schedules(
             }
         }
 
-        match (current.is_some(), rule_ok && target_ok) {
+        match (current.is_some(), rule_ok && target_ok && tagged) {
             (false, _) => {
-                tracing::info!(region, rule = %name, "created schedule");
+                if mode == Mode::Apply {
+                    tracing::info!(region, rule = %name, "created schedule");
+                }
+                report
+                    .changes
+                    .push(format!("rule {name}: create (shard {shard} of {shards})"));
                 report.created.push(name);
             }
             (true, false) => {
-                tracing::info!(region, rule = %name, "updated schedule");
+                let mut what = Vec::new();
+                if !rule_ok {
+                    what.push("schedule");
+                }
+                if !target_ok {
+                    what.push("target");
+                }
+                if !tagged {
+                    what.push("tag");
+                }
+                if mode == Mode::Apply {
+                    tracing::info!(region, rule = %name, "updated schedule");
+                }
+                report.changes.push(format!(
+                    "rule {name}: update {} (shard {shard} of {shards})",
+                    what.join(", ")
+                ));
                 report.updated.push(name);
             }
             (true, true) => report.unchanged.push(name),
@@ -177,25 +251,117 @@ pub async fn sync_schedules(
     stale.sort_by_key(|r| shard_order(r.name().unwrap_or_default()));
     for rule in stale {
         let name = rule.name().unwrap_or_default().to_owned();
-        let ids = list_targets(events, &name, &client_region)
-            .await?
-            .into_iter()
-            .map(|t| t.id().to_owned())
-            .collect();
-        remove_targets(events, &name, &client_region, ids).await?;
-        events
-            .delete_rule()
-            .name(&name)
-            .send()
-            .await
-            .map_err(|e| eb_err("DeleteRule", &name, &client_region, e))?;
-        tracing::info!(region, rule = %name, "deleted stale schedule");
+        if !is_managed(
+            events,
+            rule.arn().unwrap_or_default(),
+            &name,
+            &client_region,
+        )
+        .await?
+        {
+            tracing::warn!(region, rule = %name, "stale rule without the managed-by tag: left alone");
+            report.foreign.push(name);
+            continue;
+        }
+        if mode == Mode::Apply {
+            delete_rule(events, &name, &client_region).await?;
+            tracing::info!(region, rule = %name, "deleted stale schedule");
+        }
+        report.changes.push(format!("rule {name}: delete (stale)"));
         report.deleted.push(name);
     }
     Ok(report)
 }
 
-/// Sort key that puts `statuspage-checker-10` after `-9`, and non-numeric names last.
+/// The shard count the region's rules were made for (`None`: no checker rule there), so a
+/// deploy keeps what the API chose.
+pub async fn deployed_shards(events: &aws_sdk_eventbridge::Client) -> Result<Option<u32>> {
+    let region = crate::region_of(events.config().region());
+    let rules = list_checker_rules(events, &region).await?;
+    Ok(rules
+        .iter()
+        .filter_map(|r| r.name()?.strip_prefix(RULE_PREFIX)?.parse::<u32>().ok())
+        .max()
+        .map(|top| top + 1))
+}
+
+/// What [`destroy_schedules`] removed (or, planned, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RemovalReport {
+    pub deleted: Vec<String>,
+    /// Rules with the prefix but without [`MANAGED_TAG`]: left in place.
+    pub foreign: Vec<String>,
+}
+
+/// Deletes every checker rule in the client's region that carries [`MANAGED_TAG`].
+pub async fn destroy_schedules(
+    events: &aws_sdk_eventbridge::Client,
+    mode: Mode,
+) -> Result<RemovalReport> {
+    let region = crate::region_of(events.config().region());
+    let mut rules = list_checker_rules(events, &region).await?;
+    rules.sort_by_key(|r| shard_order(r.name().unwrap_or_default()));
+    let mut report = RemovalReport::default();
+    for rule in rules {
+        let name = rule.name().unwrap_or_default().to_owned();
+        if !is_managed(events, rule.arn().unwrap_or_default(), &name, &region).await? {
+            report.foreign.push(name);
+            continue;
+        }
+        if mode == Mode::Apply {
+            delete_rule(events, &name, &region).await?;
+            tracing::info!(%region, rule = %name, "deleted schedule");
+        }
+        report.deleted.push(name);
+    }
+    Ok(report)
+}
+
+async fn delete_rule(events: &aws_sdk_eventbridge::Client, name: &str, region: &str) -> Result<()> {
+    let ids = list_targets(events, name, region)
+        .await?
+        .into_iter()
+        .map(|t| t.id().to_owned())
+        .collect();
+    remove_targets(events, name, region, ids).await?;
+    events
+        .delete_rule()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| eb_err("DeleteRule", name, region, e))?;
+    Ok(())
+}
+
+fn managed_tag() -> Result<Tag> {
+    Tag::builder()
+        .key(MANAGED_TAG.0)
+        .value(MANAGED_TAG.1)
+        .build()
+        .map_err(|e| Error::InvalidInput(format!("EventBridge tag: {e}")))
+}
+
+async fn is_managed(
+    events: &aws_sdk_eventbridge::Client,
+    arn: &str,
+    rule: &str,
+    region: &str,
+) -> Result<bool> {
+    if arn.is_empty() {
+        return Ok(false);
+    }
+    let out = events
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| eb_err("ListTagsForResource", rule, region, e))?;
+    Ok(out
+        .tags()
+        .iter()
+        .any(|t| t.key() == MANAGED_TAG.0 && t.value() == MANAGED_TAG.1))
+}
+
 fn shard_order(name: &str) -> (u64, String) {
     let n = name
         .strip_prefix(RULE_PREFIX)

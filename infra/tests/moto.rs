@@ -9,171 +9,13 @@
 //! They fail (never skip) when `AWS_ENDPOINT_URL` is unset or nothing answers there.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_eventbridge::types::RuleState;
 use aws_sdk_lambda::types::{Architecture, Runtime};
 use infra::{Arch, CheckerDeployment, DeployAction};
 
-const HOW_TO_RUN: &str =
-    "run the infra tests through the moto helper: `source scripts/moto.sh && ensure_moto && cargo test -p infra`";
-
-/// The moto endpoint; panics loudly unless it is configured and answering.
-async fn moto() -> String {
-    let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(v) if !v.trim().is_empty() => v.trim().trim_end_matches('/').to_owned(),
-        _ => panic!("AWS_ENDPOINT_URL is not set: these tests need a moto server; {HOW_TO_RUN}"),
-    };
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-        // Without static credentials the SDK would fall back to instance metadata: refuse.
-        assert!(
-            std::env::var(var).is_ok_and(|v| !v.is_empty()),
-            "{var} is not set; {HOW_TO_RUN}"
-        );
-    }
-    let probe = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-        .get(format!("{endpoint}/moto-api/config"))
-        .send()
-        .await;
-    match probe {
-        Ok(r) if r.status().is_success() => endpoint,
-        Ok(r) => panic!(
-            "{endpoint} answered {} to /moto-api/config: not a moto server? {HOW_TO_RUN}",
-            r.status()
-        ),
-        Err(e) => {
-            panic!("no moto server answers at AWS_ENDPOINT_URL={endpoint} ({e}); {HOW_TO_RUN}")
-        }
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
-}
-
-fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Creates an IAM role through moto's IAM query API (unsigned; the Authorization header only
-/// tells moto which service is meant) and returns its ARN.
-async fn create_role(endpoint: &str, name: &str) -> String {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let body = form_encode(&[
-        ("Action", "CreateRole"),
-        ("Version", "2010-05-08"),
-        ("RoleName", name),
-        ("AssumeRolePolicyDocument", trust),
-    ]);
-    let resp = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("IAM CreateRole request to moto");
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert!(status.is_success(), "IAM CreateRole: {status}: {text}");
-    let arn = text
-        .split("<Arn>")
-        .nth(1)
-        .and_then(|s| s.split("</Arn>").next())
-        .unwrap_or_else(|| panic!("no <Arn> in CreateRole response: {text}"));
-    arn.to_owned()
-}
-
-/// A valid zip (stored, no compression) holding one executable file `bootstrap`.
-fn tiny_zip(content: &[u8]) -> Vec<u8> {
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-    let name = b"bootstrap";
-    let crc = crc32(content);
-    let size = u32::try_from(content.len()).unwrap();
-    let mut z = Vec::new();
-    // Local file header.
-    z.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-    z.extend_from_slice(&20u16.to_le_bytes()); // version needed
-    z.extend_from_slice(&0u16.to_le_bytes()); // flags
-    z.extend_from_slice(&0u16.to_le_bytes()); // method: stored
-    z.extend_from_slice(&0u16.to_le_bytes()); // time
-    z.extend_from_slice(&0x21u16.to_le_bytes()); // date 1980-01-01
-    z.extend_from_slice(&crc.to_le_bytes());
-    z.extend_from_slice(&size.to_le_bytes());
-    z.extend_from_slice(&size.to_le_bytes());
-    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes()); // extra len
-    z.extend_from_slice(name);
-    z.extend_from_slice(content);
-    let cd_offset = u32::try_from(z.len()).unwrap();
-    // Central directory entry.
-    z.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-    z.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: unix
-    z.extend_from_slice(&20u16.to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes());
-    z.extend_from_slice(&0x21u16.to_le_bytes());
-    z.extend_from_slice(&crc.to_le_bytes());
-    z.extend_from_slice(&size.to_le_bytes());
-    z.extend_from_slice(&size.to_le_bytes());
-    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes()); // extra
-    z.extend_from_slice(&0u16.to_le_bytes()); // comment
-    z.extend_from_slice(&0u16.to_le_bytes()); // disk
-    z.extend_from_slice(&0u16.to_le_bytes()); // internal attrs
-    z.extend_from_slice(&((0o100_755u32) << 16).to_le_bytes()); // -rwxr-xr-x
-    z.extend_from_slice(&0u32.to_le_bytes()); // local header offset
-    z.extend_from_slice(name);
-    let cd_size = u32::try_from(z.len()).unwrap() - cd_offset;
-    // End of central directory.
-    z.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes());
-    z.extend_from_slice(&1u16.to_le_bytes());
-    z.extend_from_slice(&1u16.to_le_bytes());
-    z.extend_from_slice(&cd_size.to_le_bytes());
-    z.extend_from_slice(&cd_offset.to_le_bytes());
-    z.extend_from_slice(&0u16.to_le_bytes());
-    z
-}
+mod support;
+use support::{create_role, moto, tiny_zip, unique};
 
 #[tokio::test]
 async fn deploy_creates_then_updates_idempotently() {
@@ -191,6 +33,7 @@ async fn deploy_creates_then_updates_idempotently() {
         timeout_s: 60,
         architecture: Arch::Arm64,
         env: BTreeMap::from([("API_URL".to_owned(), "http://127.0.0.1:3000".to_owned())]),
+        reserved_concurrency: None,
     };
 
     // 1. Create.
@@ -198,13 +41,23 @@ async fn deploy_creates_then_updates_idempotently() {
         .await
         .unwrap();
     assert_eq!(first.action, DeployAction::Created);
+    let first_arn = first.function_arn.clone().unwrap();
     assert!(
-        first.function_arn.starts_with("arn:aws:lambda:us-east-1:")
-            && first
-                .function_arn
-                .ends_with(&format!(":function:{}", d.function_name)),
-        "{}",
-        first.function_arn
+        first_arn.starts_with("arn:aws:lambda:us-east-1:")
+            && first_arn.ends_with(&format!(":function:{}", d.function_name)),
+        "{first_arn}"
+    );
+    let tags = lambda
+        .list_tags()
+        .resource(&first_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags()
+            .and_then(|t| t.get(infra::MANAGED_TAG.0))
+            .map(String::as_str),
+        Some(infra::MANAGED_TAG.1)
     );
     let cfg = lambda
         .get_function()
@@ -243,18 +96,73 @@ async fn deploy_creates_then_updates_idempotently() {
 
     // 2. Same input again: nothing to do (the plain API returns the same ARN).
     let again = infra::deploy_function(&lambda, &d).await.unwrap();
-    assert_eq!(again, first.function_arn);
+    assert_eq!(again, first_arn);
     let same = infra::deploy_function_with_outcome(&lambda, &d)
         .await
         .unwrap();
-    assert_eq!(same.action, DeployAction::Unchanged);
+    assert_eq!(same.action, DeployAction::Unchanged, "{:?}", same.changes);
+    assert!(same.changes.is_empty(), "{:?}", same.changes);
+    let plan = infra::plan_function(&lambda, &d).await.unwrap();
+    assert_eq!(plan.action, DeployAction::Unchanged, "{:?}", plan.changes);
+
+    // A plan names the fields that differ and changes nothing.
+    let mut planned = d.clone();
+    planned.timeout_s = 90;
+    planned.reserved_concurrency = Some(7);
+    planned
+        .env
+        .insert("CHECKER_SECRET".into(), "s3cr3t-value".into());
+    let plan = infra::plan_function(&lambda, &planned).await.unwrap();
+    assert_eq!(
+        plan.changes,
+        [
+            "timeout s: 60 -> 90",
+            "environment: +CHECKER_SECRET (values not shown)",
+            "reserved concurrency: none -> 7"
+        ],
+        "{plan:?}"
+    );
+    assert!(!format!("{plan:?}{planned:?}").contains("s3cr3t-value"));
+    let cfg = lambda
+        .get_function()
+        .function_name(&d.function_name)
+        .send()
+        .await
+        .unwrap()
+        .configuration
+        .unwrap();
+    assert_eq!(cfg.timeout(), Some(60), "a plan must not write");
+
+    // Reserved concurrency is set, then removed again.
+    let mut reserved = d.clone();
+    reserved.reserved_concurrency = Some(7);
+    let r = infra::deploy_function_with_outcome(&lambda, &reserved)
+        .await
+        .unwrap();
+    assert_eq!(r.changes, ["reserved concurrency: none -> 7"]);
+    let got = lambda
+        .get_function_concurrency()
+        .function_name(&d.function_name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.reserved_concurrent_executions(), Some(7));
+    let r = infra::deploy_function_with_outcome(&lambda, &d)
+        .await
+        .unwrap();
+    assert_eq!(r.changes, ["reserved concurrency: 7 -> none"]);
+    let r = infra::deploy_function_with_outcome(&lambda, &d)
+        .await
+        .unwrap();
+    assert_eq!(r.action, DeployAction::Unchanged, "{:?}", r.changes);
 
     // 3. Memory change: configuration update only.
     d.memory_mb = 256;
     let second = infra::deploy_function_with_outcome(&lambda, &d)
         .await
         .unwrap();
-    assert_eq!(second.function_arn, first.function_arn);
+    assert_eq!(second.function_arn.as_deref(), Some(first_arn.as_str()));
+    assert_eq!(second.changes, ["memory MB: 128 -> 256"]);
     assert_eq!(
         second.action,
         DeployAction::Updated {
@@ -295,9 +203,67 @@ async fn deploy_creates_then_updates_idempotently() {
     assert_eq!(cfg.code_sha256(), Some(infra::code_sha256(&d.zip).as_str()));
     assert_eq!(cfg.memory_size(), Some(256));
 
+    // Destroy removes what deploy made; a function without the tag is left alone.
+    assert_eq!(
+        infra::destroy_function(&lambda, &d.function_name, infra::Mode::Plan)
+            .await
+            .unwrap(),
+        infra::Removal::Deleted
+    );
+    assert!(lambda
+        .get_function()
+        .function_name(&d.function_name)
+        .send()
+        .await
+        .is_ok());
+    assert_eq!(
+        infra::destroy_function(&lambda, &d.function_name, infra::Mode::Apply)
+            .await
+            .unwrap(),
+        infra::Removal::Deleted
+    );
+    assert!(lambda
+        .get_function()
+        .function_name(&d.function_name)
+        .send()
+        .await
+        .is_err());
+    assert_eq!(
+        infra::destroy_function(&lambda, &d.function_name, infra::Mode::Apply)
+            .await
+            .unwrap(),
+        infra::Removal::Absent
+    );
+    let foreign = unique("not-ours");
+    lambda
+        .create_function()
+        .function_name(&foreign)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(&d.role_arn)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(tiny_zip(b"x")))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        infra::destroy_function(&lambda, &foreign, infra::Mode::Apply)
+            .await
+            .unwrap(),
+        infra::Removal::NotManaged
+    );
+    assert!(lambda
+        .get_function()
+        .function_name(&foreign)
+        .send()
+        .await
+        .is_ok());
     lambda
         .delete_function()
-        .function_name(&d.function_name)
+        .function_name(&foreign)
         .send()
         .await
         .unwrap();
@@ -316,6 +282,7 @@ async fn deploy_errors_name_function_and_region() {
         timeout_s: 30,
         architecture: Arch::X86_64,
         env: BTreeMap::new(),
+        reserved_concurrency: None,
     };
     let err = infra::deploy_function(&lambda, &d).await.unwrap_err();
     let msg = err.to_string();
@@ -390,10 +357,7 @@ async fn sync_schedules_converges_and_is_idempotent() {
     let strs = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
 
     // Start clean even if a previous run against the same moto server left rules behind.
-    infra::sync_schedules(&events, region, function_arn, 0)
-        .await
-        .unwrap();
-    assert!(rules_in(&events).await.is_empty());
+    delete_all_rules(&events).await;
 
     // 3 shards: three rules created.
     let r = infra::sync_schedules(&events, region, function_arn, 3)
@@ -461,7 +425,8 @@ async fn sync_schedules_converges_and_is_idempotent() {
         .unwrap();
     assert!(r.is_noop(), "{r:?}");
 
-    // Drift is repaired: an extra target, a disabled rule, a foreign rule with our prefix.
+    // Drift is repaired: an extra target, a disabled rule, a stale rule of ours; a rule with our
+    // prefix but without our tag is not ours and stays.
     events
         .put_targets()
         .rule("statuspage-checker-0")
@@ -488,25 +453,88 @@ async fn sync_schedules_converges_and_is_idempotent() {
         .send()
         .await
         .unwrap();
+    events
+        .put_rule()
+        .name("statuspage-checker-7")
+        .schedule_expression("rate(1 minute)")
+        .tags(
+            aws_sdk_eventbridge::types::Tag::builder()
+                .key(infra::MANAGED_TAG.0)
+                .value(infra::MANAGED_TAG.1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(infra::deployed_shards(&events).await.unwrap(), Some(8));
+    let plan = infra::plan_schedules(&events, region, Some(function_arn), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.changes,
+        [
+            "rule statuspage-checker-0: update target (shard 0 of 2)",
+            "rule statuspage-checker-1: update schedule (shard 1 of 2)",
+            "rule statuspage-checker-7: delete (stale)"
+        ]
+    );
+    assert_eq!(plan.foreign, strs(&["statuspage-checker-legacy"]));
     let r = infra::sync_schedules(&events, region, function_arn, 2)
         .await
         .unwrap();
+    assert_eq!(r.changes, plan.changes, "the plan said what the sync did");
     assert_eq!(
         r.updated,
         strs(&["statuspage-checker-0", "statuspage-checker-1"])
     );
-    assert_eq!(r.deleted, strs(&["statuspage-checker-legacy"]));
+    assert_eq!(r.deleted, strs(&["statuspage-checker-7"]));
+    assert_eq!(r.foreign, strs(&["statuspage-checker-legacy"]));
+    assert_eq!(infra::deployed_shards(&events).await.unwrap(), Some(2));
     for k in 0..2 {
         assert_rule(&events, region, function_arn, k, 2).await;
     }
 
-    // Teardown.
-    let r = infra::sync_schedules(&events, region, function_arn, 0)
+    // Teardown: only ours go.
+    let r = infra::destroy_schedules(&events, infra::Mode::Apply)
         .await
         .unwrap();
     assert_eq!(
         r.deleted,
         strs(&["statuspage-checker-0", "statuspage-checker-1"])
     );
-    assert!(rules_in(&events).await.is_empty());
+    assert_eq!(r.foreign, strs(&["statuspage-checker-legacy"]));
+    assert_eq!(
+        rules_in(&events).await,
+        strs(&["statuspage-checker-legacy"])
+    );
+    delete_all_rules(&events).await;
+}
+
+/// Removes every rule with the checker prefix, ours or not (test isolation on a reused moto).
+async fn delete_all_rules(events: &aws_sdk_eventbridge::Client) {
+    for name in rules_in(events).await {
+        let targets = events
+            .list_targets_by_rule()
+            .rule(&name)
+            .send()
+            .await
+            .unwrap();
+        let ids: Vec<String> = targets
+            .targets()
+            .iter()
+            .map(|t| t.id().to_owned())
+            .collect();
+        if !ids.is_empty() {
+            events
+                .remove_targets()
+                .rule(&name)
+                .set_ids(Some(ids))
+                .send()
+                .await
+                .unwrap();
+        }
+        events.delete_rule().name(&name).send().await.unwrap();
+    }
+    assert!(rules_in(events).await.is_empty());
 }
