@@ -20,43 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
-const HOW_TO_RUN: &str = "run through the moto helper: `source scripts/moto.sh && ensure_moto && cargo test -p api --test recheck_lambda` (or `./dev test`)";
-
-/// The moto endpoint; panics unless it is configured and answering.
-async fn moto() -> String {
-    let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(v) if !v.trim().is_empty() => v.trim().trim_end_matches('/').to_owned(),
-        _ => panic!("AWS_ENDPOINT_URL is not set: this test needs a moto server; {HOW_TO_RUN}"),
-    };
-    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-        // Without static credentials the SDK would fall back to instance metadata: refuse.
-        assert!(
-            std::env::var(var).is_ok_and(|v| !v.is_empty()),
-            "{var} is not set; {HOW_TO_RUN}"
-        );
-    }
-    let config = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-        .get(format!("{endpoint}/moto-api/config"))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!("no moto server at AWS_ENDPOINT_URL={endpoint} ({e}); {HOW_TO_RUN}")
-        });
-    assert!(
-        config.status().is_success(),
-        "{endpoint} is not a moto server; {HOW_TO_RUN}"
-    );
-    let config: Value = config.json().await.unwrap();
-    assert_eq!(
-        config["lambda"]["use_docker"],
-        json!(false),
-        "moto must run Lambda without Docker (ensure_moto configures it): {config}"
-    );
-    endpoint
-}
+use infra::testing::moto;
 
 /// One request the SDK sent on its way to moto.
 #[derive(Debug, Clone)]

@@ -18,6 +18,8 @@ pub mod keep;
 mod lambda;
 mod schedules;
 mod secrets;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cost::{
     estimate_monthly_cost, estimate_monthly_cost_with, CostEstimate, CostInputs,

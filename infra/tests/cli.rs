@@ -4,8 +4,7 @@
 
 use std::process::Output;
 
-mod support;
-use support::{create_role, moto, tiny_zip, unique};
+use infra::testing::{create_role, moto, tiny_zip, unique};
 
 const REGIONS: [&str; 2] = ["ap-south-1", "sa-east-1"];
 

@@ -14,8 +14,7 @@ use aws_sdk_eventbridge::types::RuleState;
 use aws_sdk_lambda::types::{Architecture, Runtime};
 use infra::{Arch, CheckerDeployment, DeployAction};
 
-mod support;
-use support::{create_role, moto, tiny_zip, unique};
+use infra::testing::{create_role, moto, tiny_zip, unique};
 
 #[tokio::test]
 async fn deploy_creates_then_updates_idempotently() {

@@ -342,6 +342,8 @@ async fn serve(
             }));
         }
     }
+    // CHECKER_SCHEDULE_SYNC: each region's EventBridge schedules follow its monitors.
+    background.extend(web::server::spawn_schedule_keeper(&app, &config).await);
     if config.local_runner {
         background.push(spawn_local_runner_with_rechecks(
             &app,

@@ -1,6 +1,7 @@
 //! The internal endpoints the checkers call: the work plan and the fast path. Signed with the
 //! shared checker secret, never reachable with a tenant token.
 
+pub mod schedules;
 mod signing;
 
 use crate::rest::error::{ApiError, ApiResult};

@@ -84,6 +84,20 @@ pub struct ServeConfig {
     /// (STATUSPAGE_RECHECK=lambda).
     #[arg(long, env = "CHECKER_FUNCTION_NAME", default_value = api::engine::dispatch::DEFAULT_CHECKER_FUNCTION)]
     pub checker_function_name: String,
+    /// Keep each region's EventBridge checker schedules sized to its monitors (the function
+    /// must be deployed there by `infra deploy`); several app servers take turns.
+    #[arg(long, env = "CHECKER_SCHEDULE_SYNC", default_value_t = false, action = clap::ArgAction::Set)]
+    pub schedule_sync: bool,
+    /// Checks per minute one shard (one EventBridge rule, one invocation a minute) is given at
+    /// most; more load in a region adds shards (CHECKER_SCHEDULE_SYNC).
+    #[arg(long, env = "CHECKER_SHARD_CHECKS_PER_MINUTE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub shard_checks_per_minute: u32,
+    /// Seconds between two looks at the regions' loads (CHECKER_SCHEDULE_SYNC); a region whose
+    /// count did not change is synced again every ten minutes to repair drift.
+    #[arg(long, env = "CHECKER_SCHEDULE_SYNC_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub schedule_sync_secs: u64,
     /// Endpoint override for AWS, e.g. a local emulator (`http://127.0.0.1:5000` for moto);
     /// unset: AWS's own endpoints. Credentials come from the standard AWS chain.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -133,6 +147,12 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// Checks what clap cannot; the message names the variable.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.schedule_sync && self.local_runner {
+            anyhow::bail!(
+                "CHECKER_SCHEDULE_SYNC keeps AWS schedules; with CHECKER_LOCAL_RUNNER the checks run \
+                 in this process on their own schedule: turn one of them off"
+            );
+        }
         if self.checker_secret.len() < 16 {
             anyhow::bail!("CHECKER_SECRET must be at least 16 characters");
         }

@@ -420,6 +420,41 @@ pub async fn recheck_dispatch(
     })
 }
 
+/// How long a region whose shard count did not change goes between two syncs.
+pub const SCHEDULE_RESYNC_EVERY: Duration = Duration::from_secs(600);
+
+/// With CHECKER_SCHEDULE_SYNC, the task that keeps every region's checker schedules sized to
+/// its monitors ([`api::checkers::schedules`]).
+pub async fn spawn_schedule_keeper(
+    app: &AppState,
+    config: &config::ServeConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !config.schedule_sync {
+        return None;
+    }
+    use api::checkers::schedules::{run_schedule_keeper, ScheduleKeeper};
+    let keeper = ScheduleKeeper::new(
+        &config.regions,
+        config.checker_function_name.trim(),
+        config.shard_checks_per_minute,
+        SCHEDULE_RESYNC_EVERY,
+        config.aws_endpoint(),
+    )
+    .await;
+    tracing::info!(
+        function = config.checker_function_name.trim(),
+        regions = ?config.regions,
+        checks_per_shard = config.shard_checks_per_minute,
+        every_secs = config.schedule_sync_secs,
+        "checker schedules follow the monitors"
+    );
+    Some(tokio::spawn(run_schedule_keeper(
+        keeper,
+        app.db.clone(),
+        Duration::from_secs(config.schedule_sync_secs),
+    )))
+}
+
 /// [`spawn_local_runner`], also running at once every re-check event `rechecks` delivers (the
 /// engine's [`api::engine::dispatch::LocalRecheck`] sends them), each as its own run.
 pub fn spawn_local_runner_with_rechecks(

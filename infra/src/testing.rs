@@ -1,11 +1,10 @@
-//! What the moto tests share: the moto endpoint (checked), an IAM role, a tiny package.
-
-#![allow(dead_code)]
+//! Helpers for tests that talk to a local moto server (feature `testing`; never in a release
+//! binary): the endpoint, checked loudly; an IAM role; a tiny deployment package.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const HOW_TO_RUN: &str =
-    "run the infra tests through the moto helper: `source scripts/moto.sh && ensure_moto && cargo test -p infra`";
+    "run through the moto helper: `source scripts/moto.sh && ensure_moto && cargo test -p <crate>` (or `./dev test`)";
 
 /// The moto endpoint; panics loudly unless it is configured and answering.
 pub async fn moto() -> String {
@@ -28,7 +27,15 @@ pub async fn moto() -> String {
         .send()
         .await;
     match probe {
-        Ok(r) if r.status().is_success() => endpoint,
+        Ok(r) if r.status().is_success() => {
+            let config: serde_json::Value = r.json().await.unwrap_or_default();
+            assert_eq!(
+                config["lambda"]["use_docker"],
+                serde_json::json!(false),
+                "moto must run Lambda without Docker (ensure_moto configures it): {config}"
+            );
+            endpoint
+        }
         Ok(r) => panic!(
             "{endpoint} answered {} to /moto-api/config: not a moto server? {HOW_TO_RUN}",
             r.status()
