@@ -32,6 +32,33 @@ use uuid::Uuid;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long the public gate trusts what it last read of a tenant and its page's access rule
+/// without asking PostgreSQL again. A change announced over `NOTIFY` ([`AppState::forget_page`])
+/// ends it at once; this bounds staleness when the announcement is missed.
+pub const GATE_FRESH_FOR: Duration = Duration::from_secs(5);
+
+/// A value as last read, and when (`None`: announced as changed since).
+#[derive(Clone)]
+struct Remembered<T> {
+    value: T,
+    read_at: Option<std::time::Instant>,
+}
+
+impl<T: Clone> Remembered<T> {
+    fn now(value: T) -> Self {
+        Self {
+            value,
+            read_at: Some(std::time::Instant::now()),
+        }
+    }
+
+    fn fresh(&self) -> Option<T> {
+        self.read_at
+            .filter(|t| t.elapsed() < GATE_FRESH_FOR)
+            .map(|_| self.value.clone())
+    }
+}
+
 /// Settings the API needs at run time (read from the environment by the binary).
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -51,11 +78,16 @@ pub struct AppState {
     pub analytics: Analytics,
     pub config: Arc<ApiConfig>,
     pub status: status_page::snapshot::StatusCache,
-    /// Tenants seen by slug, so status pages resolve while PostgreSQL is unreachable.
-    known_tenants: Arc<std::sync::RwLock<std::collections::HashMap<String, Tenant>>>,
-    /// Each tenant's page visibility as last read, so access rules hold while PostgreSQL is down.
-    page_access:
-        Arc<std::sync::RwLock<std::collections::HashMap<Uuid, status_page::access::PageAccess>>>,
+    /// Tenants seen by slug or domain, when read: answered without a query for
+    /// [`GATE_FRESH_FOR`], and while PostgreSQL is unreachable (pages stay up).
+    known_tenants: Arc<std::sync::RwLock<std::collections::HashMap<String, Remembered<Tenant>>>>,
+    /// Each tenant's page visibility as last read, the same way: access rules hold while
+    /// PostgreSQL is down, and a busy page costs no query per request.
+    page_access: Arc<
+        std::sync::RwLock<
+            std::collections::HashMap<Uuid, Remembered<status_page::access::PageAccess>>,
+        >,
+    >,
     /// Resolver for custom-domain TXT lookups (`IP[:port]`); `None`: the system one.
     pub domain_resolver: Option<String>,
     /// The secret each region's checker signs with (`CHECKER_SECRETS`); every region without
@@ -112,12 +144,21 @@ impl AppState {
     /// The page's visibility and password hash; the last known ones when PostgreSQL fails (a
     /// page never seen while the database is down is refused, not served).
     pub async fn page_access(&self, tenant_id: Uuid) -> ApiResult<status_page::access::PageAccess> {
+        let fresh = self
+            .page_access
+            .read()
+            .expect("page access lock")
+            .get(&tenant_id)
+            .and_then(Remembered::fresh);
+        if let Some(access) = fresh {
+            return Ok(access);
+        }
         match status_page::access::page_access(&self.db, tenant_id).await {
             Ok(access) => {
                 self.page_access
                     .write()
                     .expect("page access lock")
-                    .insert(tenant_id, access.clone());
+                    .insert(tenant_id, Remembered::now(access.clone()));
                 Ok(access)
             }
             Err(e) => self
@@ -125,9 +166,41 @@ impl AppState {
                 .read()
                 .expect("page access lock")
                 .get(&tenant_id)
-                .cloned()
+                .map(|r| r.value.clone())
                 .ok_or(e),
         }
+    }
+
+    /// Forgets how fresh the tenant's page settings and host mapping are (a change was
+    /// announced): the next request reads them again. The values stay as the fallback for
+    /// when PostgreSQL is down.
+    pub fn forget_page(&self, tenant_id: Uuid) {
+        if let Some(r) = self
+            .page_access
+            .write()
+            .expect("page access lock")
+            .get_mut(&tenant_id)
+        {
+            r.read_at = None;
+        }
+        for r in self
+            .known_tenants
+            .write()
+            .expect("tenant cache lock")
+            .values_mut()
+            .filter(|r| r.value.id == tenant_id)
+        {
+            r.read_at = None;
+        }
+    }
+
+    /// The tenant last read for `key` while it is fresh ([`GATE_FRESH_FOR`]).
+    fn fresh_tenant(&self, key: &str) -> Option<Tenant> {
+        self.known_tenants
+            .read()
+            .expect("tenant cache lock")
+            .get(key)
+            .and_then(Remembered::fresh)
     }
 
     /// Per-region checker secrets (the shared one stays the default).
@@ -173,10 +246,16 @@ impl AppState {
             tenants::Site::Tenant(slug) => self.tenant_by_slug(&slug).await,
             site => match site.custom_domain() {
                 None => Ok(None),
-                Some(domain) => self.remembered(
-                    &format!("domain:{domain}"),
-                    status_page::domains::tenant_by_custom_domain(&self.db, domain).await,
-                ),
+                Some(domain) => {
+                    let key = format!("domain:{domain}");
+                    if let Some(tenant) = self.fresh_tenant(&key) {
+                        return Ok(Some(tenant));
+                    }
+                    self.remembered(
+                        &key,
+                        status_page::domains::tenant_by_custom_domain(&self.db, domain).await,
+                    )
+                }
             },
         }
     }
@@ -192,7 +271,7 @@ impl AppState {
             Ok(found) => {
                 let mut known = self.known_tenants.write().expect("tenant cache lock");
                 match &found {
-                    Some(tenant) => known.insert(key.to_owned(), tenant.clone()),
+                    Some(tenant) => known.insert(key.to_owned(), Remembered::now(tenant.clone())),
                     None => known.remove(key),
                 };
                 Ok(found)
@@ -203,9 +282,9 @@ impl AppState {
                 .expect("tenant cache lock")
                 .get(key)
             {
-                Some(tenant) => {
+                Some(known) => {
                     tracing::warn!(site = key, error = %e, "PostgreSQL unreachable; using the last known tenant");
-                    Ok(Some(tenant.clone()))
+                    Ok(Some(known.value.clone()))
                 }
                 None => Err(e),
             },
@@ -214,6 +293,9 @@ impl AppState {
 
     /// The tenant with this slug; when PostgreSQL fails, the last one seen (pages stay up).
     pub async fn tenant_by_slug(&self, slug: &str) -> ApiResult<Option<Tenant>> {
+        if let Some(tenant) = self.fresh_tenant(slug) {
+            return Ok(Some(tenant));
+        }
         self.remembered(
             slug,
             accounts::tenancy::tenant_by_slug(&self.db, slug).await,

@@ -154,6 +154,7 @@ pub(crate) async fn import_config(
     .await?;
     if plan.applied {
         state.status.invalidate(who.tenant_id);
+        state.forget_page(who.tenant_id);
     }
     Ok(Json(plan))
 }

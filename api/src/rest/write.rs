@@ -85,6 +85,7 @@ pub async fn record(
     audit(&state.db, who, action, what.entity, id, details).await?;
     if what.on_status_page {
         state.status.invalidate(who.tenant_id());
+        state.forget_page(who.tenant_id());
     }
     Ok(())
 }

@@ -497,6 +497,7 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
         other => internal(other),
     })?;
     state.app.status.invalidate(user.tenant_id);
+    state.app.forget_page(user.tenant_id);
     Ok(())
 }
 

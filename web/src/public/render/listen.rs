@@ -90,5 +90,6 @@ pub async fn run_change_listener(app: AppState, site: PublicSite) {
 
 fn announce(app: &AppState, site: &PublicSite, tenant: Uuid) {
     app.status.invalidate(tenant);
+    app.forget_page(tenant);
     site.changed(tenant);
 }
