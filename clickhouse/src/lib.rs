@@ -91,11 +91,47 @@ pub fn raw_ttl_days_from_env() -> Result<u32> {
     }
 }
 
+/// The user and password to sign in with, from `lookup` (the environment: `CLICKHOUSE_USER`,
+/// `CLICKHOUSE_PASSWORD`). `None` without a user (ClickHouse's `default` user, no password); a
+/// password without a user is refused, naming the variable.
+pub fn credentials_from(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(String, String)>> {
+    let user = lookup("CLICKHOUSE_USER").filter(|u| !u.trim().is_empty());
+    let password = lookup("CLICKHOUSE_PASSWORD").unwrap_or_default();
+    match user {
+        Some(user) => Ok(Some((user.trim().to_owned(), password))),
+        None if !password.is_empty() => Err(AnalyticsError::Config {
+            name: "CLICKHOUSE_PASSWORD",
+            message: "is set but CLICKHOUSE_USER is not: name the user it belongs to".into(),
+        }),
+        None => Ok(None),
+    }
+}
+
 impl Analytics {
-    /// `url` is the HTTP interface (e.g. `http://127.0.0.1:8123`); `database` is ours alone.
-    /// The raw-row retention comes from `CLICKHOUSE_RAW_TTL_DAYS` (see [`raw_ttl_days_from_env`]);
-    /// override it with [`Analytics::with_raw_ttl_days`].
+    /// `url` is the HTTP interface (e.g. `http://127.0.0.1:8123`, or `https://…:8443` for
+    /// ClickHouse Cloud; the server's certificate is checked against the system's roots, or
+    /// `SSL_CERT_FILE`); `database` is ours alone. The raw-row retention comes from
+    /// `CLICKHOUSE_RAW_TTL_DAYS` (see [`raw_ttl_days_from_env`]) and the sign-in from
+    /// `CLICKHOUSE_USER` / `CLICKHOUSE_PASSWORD` ([`credentials_from`]); override them with
+    /// [`Analytics::with_raw_ttl_days`] and [`Analytics::with_credentials`].
     pub fn new(url: &str, database: &str) -> Result<Self> {
+        let analytics = Self::without_credentials(url, database)?;
+        Ok(match credentials_from(|name| std::env::var(name).ok())? {
+            Some((user, password)) => analytics.with_credentials(&user, &password),
+            None => analytics,
+        })
+    }
+
+    /// Signs every request in as `user` (sent as `X-ClickHouse-User` / `X-ClickHouse-Key`).
+    pub fn with_credentials(mut self, user: &str, password: &str) -> Self {
+        self.server = self.server.with_user(user).with_password(password);
+        self.client = self.client.with_user(user).with_password(password);
+        self
+    }
+
+    fn without_credentials(url: &str, database: &str) -> Result<Self> {
         let valid = !database.is_empty()
             && database.len() <= 64
             && database
