@@ -2,10 +2,11 @@
 //!
 //! # Model and assumptions
 //! * A month is [`HOURS_PER_MONTH`] = 730 hours (AWS's billing convention): 43,800 minutes.
-//! * Each region has one EventBridge rule per shard firing every minute; the estimate assumes
-//!   **one shard per region**, so one Lambda invocation per region per minute
-//!   (`regions × 43,800` requests). More shards add requests (0.20 $/M, negligible) and split
-//!   the same work, so compute cost stays about the same.
+//! * Each region has one EventBridge rule per shard firing every minute. Shards per region =
+//!   checks per minute / [`CostInputs::shard_checks_per_minute`] (at least 1), as the app server
+//!   sizes them (`CHECKER_SHARD_CHECKS_PER_MINUTE`; 0 here means one shard): `regions × shards ×
+//!   43,800` requests, each doing its share of the work. Sub-minute intervals keep *every*
+//!   shard's invocation alive for the minute, so shards multiply that floor.
 //! * Each monitor is checked from every region once per `interval_s`:
 //!   `checks = monitors × regions × 2,628,000 / interval_s`.
 //! * Billed duration of one invocation = [`PER_INVOCATION_OVERHEAD_MS`] (fetching the work plan,
@@ -21,8 +22,11 @@
 //!   [`CostInputs::arm64`]; requests at [`LAMBDA_REQUEST_PRICE_PER_MILLION`].
 //! * EventBridge scheduled rules on the default bus are free ([`EVENTBRIDGE_SCHEDULED_RULE_PRICE`]).
 //! * Not included: the Lambda free tier (1M requests + 400,000 GB-s per month per account),
-//!   regional price differences (a few regions cost more), volume tiers, data transfer out,
-//!   CloudWatch Logs ingestion, and the ClickHouse / API side.
+//!   regional price differences (a few regions cost more), volume tiers, CloudWatch Logs
+//!   ingestion, and the ClickHouse / API side.
+//! * Data out: every check sends [`RESULT_BYTES_PER_CHECK`] to ClickHouse outside AWS (the work
+//!   plan comes in, which is free), at [`DATA_OUT_PRICE_PER_GB`]; the target's own response is
+//!   inbound (free).
 
 /// Hours in a billing month (AWS convention).
 pub const HOURS_PER_MONTH: f64 = 730.0;
@@ -37,6 +41,13 @@ pub const EVENTBRIDGE_SCHEDULED_RULE_PRICE: f64 = 0.0;
 /// Assumed fixed cost of one invocation besides probing: fetching the work plan from the API
 /// (cached, ETag) and flushing results to ClickHouse.
 pub const PER_INVOCATION_OVERHEAD_MS: f64 = 100.0;
+
+/// Data transfer out to the internet, USD per GB (first 10 TB tier; the first 100 GB a month
+/// per account are free, not counted here).
+pub const DATA_OUT_PRICE_PER_GB: f64 = 0.09;
+/// Bytes one check result costs on the way out: its row (about 200 B in RowBinary with the
+/// phases, TLS details and failure), HTTP framing, and the TLS overhead, rounded up.
+pub const RESULT_BYTES_PER_CHECK: f64 = 400.0;
 
 const MINUTES_PER_MONTH: f64 = HOURS_PER_MONTH * 60.0;
 const SECONDS_PER_MONTH: f64 = HOURS_PER_MONTH * 3600.0;
@@ -55,12 +66,16 @@ pub struct CostInputs {
     pub concurrency: u32,
     /// Price compute at the arm64 rate instead of x86_64.
     pub arm64: bool,
+    /// Checks per minute one shard carries (0: one shard per region).
+    pub shard_checks_per_minute: u32,
 }
 
 /// A monthly estimate in USD, with the intermediate figures.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct CostEstimate {
     pub checks_per_month: f64,
+    /// Shards (rules, invocations a minute) per region.
+    pub shards: f64,
     pub invocations_per_month: f64,
     /// Billed duration of one invocation, milliseconds (rounded up to whole ms).
     pub billed_ms_per_invocation: f64,
@@ -68,6 +83,7 @@ pub struct CostEstimate {
     pub lambda_requests_usd: f64,
     pub lambda_compute_usd: f64,
     pub eventbridge_usd: f64,
+    pub data_out_usd: f64,
     pub total_usd: f64,
 }
 
@@ -88,6 +104,7 @@ pub fn estimate_monthly_cost(
         memory_mb,
         concurrency: 1,
         arm64: false,
+        shard_checks_per_minute: 0,
     })
 }
 
@@ -103,7 +120,15 @@ pub fn estimate_monthly_cost_with(i: CostInputs) -> CostEstimate {
     let concurrency = f64::from(i.concurrency.max(1));
 
     let checks_per_month = f64::from(i.monitors) * regions * SECONDS_PER_MONTH / interval_s;
-    let invocations_per_month = regions * MINUTES_PER_MONTH;
+    let checks_per_region_minute = f64::from(i.monitors) * 60.0 / interval_s;
+    let shards = if i.shard_checks_per_minute == 0 {
+        1.0
+    } else {
+        (checks_per_region_minute / f64::from(i.shard_checks_per_minute))
+            .ceil()
+            .clamp(1.0, 1000.0)
+    };
+    let invocations_per_month = regions * shards * MINUTES_PER_MONTH;
 
     let (billed_ms_per_invocation, gb_seconds_per_month) = if invocations_per_month > 0.0 {
         let checks_per_invocation = checks_per_month / invocations_per_month;
@@ -127,15 +152,18 @@ pub fn estimate_monthly_cost_with(i: CostInputs) -> CostEstimate {
     let lambda_requests_usd = invocations_per_month / 1e6 * LAMBDA_REQUEST_PRICE_PER_MILLION;
     let lambda_compute_usd = gb_seconds_per_month * gb_second_price;
     let eventbridge_usd = EVENTBRIDGE_SCHEDULED_RULE_PRICE;
+    let data_out_usd = checks_per_month * RESULT_BYTES_PER_CHECK / 1e9 * DATA_OUT_PRICE_PER_GB;
     CostEstimate {
         checks_per_month,
+        shards,
         invocations_per_month,
         billed_ms_per_invocation,
         gb_seconds_per_month,
         lambda_requests_usd,
         lambda_compute_usd,
         eventbridge_usd,
-        total_usd: lambda_requests_usd + lambda_compute_usd + eventbridge_usd,
+        data_out_usd,
+        total_usd: lambda_requests_usd + lambda_compute_usd + eventbridge_usd + data_out_usd,
     }
 }
 
@@ -163,10 +191,43 @@ mod tests {
             gbs * LAMBDA_GB_SECOND_PRICE_X86
         ));
         assert_eq!(e.eventbridge_usd, 0.0);
+        let out = 100.0 * 18.0 * 43_800.0 * 400.0 / 1e9 * 0.09;
+        assert!(close(e.data_out_usd, out));
         assert!(close(
             e.total_usd,
-            e.lambda_requests_usd + e.lambda_compute_usd
+            e.lambda_requests_usd + e.lambda_compute_usd + out
         ));
+    }
+
+    #[test]
+    fn shards_split_the_work_and_multiply_the_sub_minute_floor() {
+        let base = CostInputs {
+            monitors: 10_000,
+            interval_s: 60,
+            regions: 1,
+            avg_check_ms: 300.0,
+            memory_mb: 256,
+            concurrency: 64,
+            arm64: true,
+            shard_checks_per_minute: 1000,
+        };
+        let e = estimate_monthly_cost_with(base);
+        assert!(close(e.shards, 10.0));
+        assert!(close(e.invocations_per_month, 10.0 * 43_800.0));
+        // 1,000 checks × 300 ms / 64 + 100 ms, per shard.
+        assert!(close(
+            e.billed_ms_per_invocation,
+            (100.0 + 1000.0 * 300.0 / 64.0_f64).ceil()
+        ));
+        let fast = estimate_monthly_cost_with(CostInputs {
+            interval_s: 30,
+            monitors: 5_000,
+            ..base
+        });
+        // The same 10,000 checks a minute, but each of the 10 invocations lives past 30 s.
+        assert!(close(fast.shards, 10.0));
+        assert!(fast.billed_ms_per_invocation > 30_000.0);
+        assert!(fast.lambda_compute_usd > 5.0 * e.lambda_compute_usd);
     }
 
     #[test]
@@ -194,6 +255,7 @@ mod tests {
             memory_mb: 256,
             concurrency: 50,
             arm64: true,
+            shard_checks_per_minute: 0,
         });
         assert!(better.total_usd < base.total_usd / 10.0);
     }

@@ -145,6 +145,10 @@ struct CostArgs {
     #[arg(long, env = "COST_ARM64")]
     arm64: bool,
 
+    /// Checks per minute one shard carries, as the app server sizes them (0: one shard).
+    #[arg(long, env = "CHECKER_SHARD_CHECKS_PER_MINUTE", default_value_t = 1000)]
+    shard_checks_per_minute: u32,
+
     /// Print the estimate as JSON.
     #[arg(long)]
     json: bool,
@@ -552,6 +556,7 @@ fn cost(a: &CostArgs, regions: usize) {
         memory_mb: a.memory_mb,
         concurrency: a.concurrency,
         arm64: a.arm64,
+        shard_checks_per_minute: a.shard_checks_per_minute,
     };
     let e = infra::estimate_monthly_cost_with(inputs);
     if a.json {
@@ -570,6 +575,7 @@ fn cost(a: &CostArgs, regions: usize) {
         if a.arm64 { "arm64" } else { "x86_64" }
     );
     println!("  checks / month        {:>16.0}", e.checks_per_month);
+    println!("  shards / region       {:>16.0}", e.shards);
     println!("  invocations / month   {:>16.0}", e.invocations_per_month);
     println!(
         "  billed ms / invocation{:>16.0}",
@@ -579,8 +585,9 @@ fn cost(a: &CostArgs, regions: usize) {
     println!("  Lambda requests       {:>14.2} $", e.lambda_requests_usd);
     println!("  Lambda compute        {:>14.2} $", e.lambda_compute_usd);
     println!("  EventBridge schedules {:>14.2} $", e.eventbridge_usd);
+    println!("  data out (results)    {:>14.2} $", e.data_out_usd);
     println!("  total / month         {:>14.2} $", e.total_usd);
-    println!("  (list prices, no free tier, no data transfer or logs; see `infra` docs)");
+    println!("  (list prices, no free tier, no logs; see `infra` docs)");
     if e.billed_ms_per_invocation > 60_000.0 {
         println!(
             "  note: one invocation needs more than a minute of work; raise the engine's \
