@@ -219,42 +219,15 @@ async fn run() -> anyhow::Result<()> {
             cost(&args, regions.len());
             return Ok(());
         }
-        Command::Plan(args) => {
+        Command::Plan(args) | Command::Deploy(args) => {
+            let mode = if plan_only { Mode::Plan } else { Mode::Apply };
             let deployment = read_deployment(&function, &args)?;
             let secrets = args.secrets.clone();
             for_each_region(&regions, move |region| {
                 let (d, secrets, endpoint) =
                     (deployment.clone(), secrets.clone(), endpoint.clone());
                 async move {
-                    converge_region(
-                        &region,
-                        endpoint.as_deref(),
-                        d,
-                        &secrets,
-                        shards,
-                        Mode::Plan,
-                    )
-                    .await
-                }
-            })
-            .await?
-        }
-        Command::Deploy(args) => {
-            let deployment = read_deployment(&function, &args)?;
-            let secrets = args.secrets.clone();
-            for_each_region(&regions, move |region| {
-                let (d, secrets, endpoint) =
-                    (deployment.clone(), secrets.clone(), endpoint.clone());
-                async move {
-                    converge_region(
-                        &region,
-                        endpoint.as_deref(),
-                        d,
-                        &secrets,
-                        shards,
-                        Mode::Apply,
-                    )
-                    .await
+                    converge_region(&region, endpoint.as_deref(), d, &secrets, shards, mode).await
                 }
             })
             .await?

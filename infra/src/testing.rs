@@ -170,3 +170,42 @@ pub fn tiny_zip(content: &[u8]) -> Vec<u8> {
     z.extend_from_slice(&0u16.to_le_bytes());
     z
 }
+
+/// Removes every rule with the checker prefix in the client's region, ours or not, targets
+/// first (test isolation on a moto server that outlives test runs).
+pub async fn delete_all_rules(events: &aws_sdk_eventbridge::Client) {
+    let rules = events
+        .list_rules()
+        .name_prefix(crate::RULE_PREFIX)
+        .send()
+        .await
+        .expect("ListRules on moto");
+    for rule in rules.rules() {
+        let name = rule.name().unwrap_or_default();
+        let ids: Vec<String> = events
+            .list_targets_by_rule()
+            .rule(name)
+            .send()
+            .await
+            .expect("ListTargetsByRule on moto")
+            .targets()
+            .iter()
+            .map(|t| t.id().to_owned())
+            .collect();
+        if !ids.is_empty() {
+            events
+                .remove_targets()
+                .rule(name)
+                .set_ids(Some(ids))
+                .send()
+                .await
+                .expect("RemoveTargets on moto");
+        }
+        events
+            .delete_rule()
+            .name(name)
+            .send()
+            .await
+            .expect("DeleteRule on moto");
+    }
+}

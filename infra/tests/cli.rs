@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use infra::testing::{create_role, moto, tiny_zip, unique};
+use infra::testing::{create_role, delete_all_rules, moto, tiny_zip, unique};
 
 const REGIONS: [&str; 2] = ["ap-south-1", "sa-east-1"];
 
@@ -48,36 +48,7 @@ fn infra(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
 async fn clear_rules(endpoint: &str) {
     for region in REGIONS {
         let config = infra::aws_config(region, Some(endpoint)).await;
-        let events = aws_sdk_eventbridge::Client::new(&config);
-        let rules = events
-            .list_rules()
-            .name_prefix(infra::RULE_PREFIX)
-            .send()
-            .await
-            .unwrap();
-        for rule in rules.rules() {
-            let name = rule.name().unwrap();
-            let ids: Vec<String> = events
-                .list_targets_by_rule()
-                .rule(name)
-                .send()
-                .await
-                .unwrap()
-                .targets()
-                .iter()
-                .map(|t| t.id().to_owned())
-                .collect();
-            if !ids.is_empty() {
-                events
-                    .remove_targets()
-                    .rule(name)
-                    .set_ids(Some(ids))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            events.delete_rule().name(name).send().await.unwrap();
-        }
+        delete_all_rules(&aws_sdk_eventbridge::Client::new(&config)).await;
     }
 }
 

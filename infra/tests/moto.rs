@@ -14,7 +14,7 @@ use aws_sdk_eventbridge::types::RuleState;
 use aws_sdk_lambda::types::{Architecture, Runtime};
 use infra::{Arch, CheckerDeployment, DeployAction};
 
-use infra::testing::{create_role, moto, tiny_zip, unique};
+use infra::testing::{create_role, delete_all_rules, moto, tiny_zip, unique};
 
 #[tokio::test]
 async fn deploy_creates_then_updates_idempotently() {
@@ -508,32 +508,5 @@ async fn sync_schedules_converges_and_is_idempotent() {
         strs(&["statuspage-checker-legacy"])
     );
     delete_all_rules(&events).await;
-}
-
-/// Removes every rule with the checker prefix, ours or not (test isolation on a reused moto).
-async fn delete_all_rules(events: &aws_sdk_eventbridge::Client) {
-    for name in rules_in(events).await {
-        let targets = events
-            .list_targets_by_rule()
-            .rule(&name)
-            .send()
-            .await
-            .unwrap();
-        let ids: Vec<String> = targets
-            .targets()
-            .iter()
-            .map(|t| t.id().to_owned())
-            .collect();
-        if !ids.is_empty() {
-            events
-                .remove_targets()
-                .rule(&name)
-                .set_ids(Some(ids))
-                .send()
-                .await
-                .unwrap();
-        }
-        events.delete_rule().name(&name).send().await.unwrap();
-    }
-    assert!(rules_in(events).await.is_empty());
+    assert!(rules_in(&events).await.is_empty());
 }
