@@ -10,7 +10,8 @@ pub struct DatabaseConfig {
     /// PostgreSQL connection URL.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: String,
-    /// ClickHouse HTTP interface.
+    /// ClickHouse HTTP interface (`https://` checks the certificate against the system's roots or
+    /// SSL_CERT_FILE; the sign-in comes from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD).
     #[arg(long, env = "CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
     pub clickhouse_url: String,
     /// ClickHouse database holding our tables (created if missing).
