@@ -1,5 +1,6 @@
 //! The real `checker-lambda` binary against a Lambda Runtime API on loopback (test side: `next`,
-//! `response`, `error`), a signed plan endpoint and a real ClickHouse.
+//! `response`, `error`), a signed plan endpoint and a real ClickHouse. `./dev test` runs it again
+//! on the `bootstrap` of each built Lambda package (x86_64 natively, arm64 under qemu-user).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -165,13 +166,48 @@ async fn runtime_api(harness: &Arc<Harness>) -> SocketAddr {
     .await
 }
 
+/// The binary under test: this build's `checker-lambda`, or the `bootstrap` of a built Lambda
+/// package (`CHECKER_LAMBDA_BOOTSTRAP`, set by `./dev test`), run through `CHECKER_LAMBDA_RUNNER`
+/// when given (e.g. `qemu-aarch64-static -L /usr/aarch64-linux-gnu` for the arm64 package). With
+/// `CHECKER_LAMBDA_ARCH` (`x86_64` or `arm64`) the file must be an ELF of that machine.
+fn lambda_command() -> tokio::process::Command {
+    let Ok(bootstrap) = std::env::var("CHECKER_LAMBDA_BOOTSTRAP") else {
+        return tokio::process::Command::new(env!("CARGO_BIN_EXE_checker-lambda"));
+    };
+    let elf = std::fs::read(&bootstrap)
+        .unwrap_or_else(|e| panic!("CHECKER_LAMBDA_BOOTSTRAP={bootstrap}: {e}"));
+    assert!(
+        elf.starts_with(b"\x7fELF"),
+        "{bootstrap} is not an ELF file"
+    );
+    if let Ok(arch) = std::env::var("CHECKER_LAMBDA_ARCH") {
+        // e_machine, little-endian, at offset 18: 62 = x86-64, 183 = AArch64.
+        let machine = u16::from_le_bytes([elf[18], elf[19]]);
+        let expected = match arch.as_str() {
+            "x86_64" => 62,
+            "arm64" => 183,
+            other => panic!("CHECKER_LAMBDA_ARCH={other}: expected x86_64 or arm64"),
+        };
+        assert_eq!(machine, expected, "{bootstrap} is not an {arch} binary");
+    }
+    match std::env::var("CHECKER_LAMBDA_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut cmd = tokio::process::Command::new(words.next().unwrap());
+            cmd.args(words).arg(&bootstrap);
+            cmd
+        }
+        _ => tokio::process::Command::new(&bootstrap),
+    }
+}
+
 /// The real binary, served invocations by `runtime`, storing into `database`.
 fn start_lambda(
     runtime: SocketAddr,
     clickhouse_url: &str,
     database: &str,
 ) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_checker-lambda"))
+    let child = lambda_command()
         .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "statuspage-checker")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
@@ -187,7 +223,37 @@ fn start_lambda(
         .env("CHECKER_ALLOW_CIDRS", "127.0.0.0/8")
         .kill_on_drop(true)
         .spawn()
-        .expect("the checker-lambda binary starts")
+        .expect("the checker-lambda binary starts");
+    assert_running_program(&child);
+    child
+}
+
+/// What the kernel runs for the child (spawn returns after the exec): the runner (qemu) when
+/// `CHECKER_LAMBDA_RUNNER` is given, else the binary itself; printed for the test log.
+fn assert_running_program(child: &tokio::process::Child) {
+    let pid = child.id().expect("the checker-lambda process is running");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("/proc/<pid>/exe");
+    eprintln!("lambda process {pid} runs {}", exe.display());
+    let Ok(bootstrap) = std::env::var("CHECKER_LAMBDA_BOOTSTRAP") else {
+        return;
+    };
+    let expected = match std::env::var("CHECKER_LAMBDA_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let program = runner.split_whitespace().next().unwrap();
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|dir| dir.join(program))
+                .chain([std::path::PathBuf::from(program)])
+                .find(|p| p.is_absolute() && p.is_file())
+                .unwrap_or_else(|| panic!("CHECKER_LAMBDA_RUNNER: {program} not found"))
+        }
+        _ => bootstrap.into(),
+    };
+    assert_eq!(
+        exe,
+        std::fs::canonicalize(&expected).unwrap(),
+        "the Lambda process does not run {}",
+        expected.display()
+    );
 }
 
 /// Waits until the Lambda has answered `n` invocations (response or error).
