@@ -21,7 +21,11 @@
 #   LAMBDA_TARGET_DIR  cargo target dir of these builds (default target/lambda-build: its own,
 #                      so the RUSTFLAGS here never invalidate the host build in target/)
 #   LAMBDA_OUT_DIR     where <arch>/bootstrap.zip goes (default target/lambda)
-#   SOURCE_DATE_EPOCH  default: the HEAD commit's time (1980-01-01 outside git)
+#   SOURCE_DATE_EPOCH  default 315532800 (1980-01-01): fixed, so a new commit alone never
+#                      reruns the build scripts that read it (ring's does)
+#   SP_LAMBDA_REMAP_REPO  1 (default) remaps the repository path; 0 leaves it, so the flags, and
+#                      with them the dependency builds, are the same from any clone (the tests'
+#                      builds, kept in $STATUSPAGE_CACHE/lambda-test-build between clones)
 #
 # Like services.sh: sourcing only defines functions; they return non-zero with a message on
 # failure and never `exit`.
@@ -222,12 +226,12 @@ lambda_package_build() {
     ensure_zig || return 1
     ensure_cargo_zigbuild || return 1
 
-    epoch="${SOURCE_DATE_EPOCH:-$(git -C "$SP_REPO_ROOT" log -1 --format=%ct 2>/dev/null || true)}"
-    epoch="${epoch:-315532800}"
+    epoch="${SOURCE_DATE_EPOCH:-315532800}"
     local cargo_home="${CARGO_HOME:-${HOME:-/root}/.cargo}" rustup_home="${RUSTUP_HOME:-${HOME:-/root}/.rustup}"
     # Remaps: the last matching one wins, so the target dir (often inside the repo) comes last.
-    local flags=(
-        "--remap-path-prefix=$SP_REPO_ROOT=/build"
+    local flags=()
+    [ "${SP_LAMBDA_REMAP_REPO:-1}" = 0 ] || flags+=("--remap-path-prefix=$SP_REPO_ROOT=/build")
+    flags+=(
         "--remap-path-prefix=$cargo_home=/cargo"
         "--remap-path-prefix=$rustup_home=/rustup"
         "--remap-path-prefix=$target_dir=/target"
@@ -308,10 +312,24 @@ lambda_package() {
 # real binary of each, extracted from its zip, through the Lambda Runtime API test
 # (checker-lambda/tests/lambda_binary.rs): x86_64 natively, arm64 under qemu-user. A missing
 # tool fails the step; nothing is skipped.
+#
+# The builds go to $STATUSPAGE_CACHE/lambda-test-build (LAMBDA_TARGET_DIR overrides), without the
+# repository-path remap: every clone then passes the same flags, so a fresh clone rebuilds only
+# the workspace's own crates for the two targets (the registry crates are kept). The folder is
+# emptied when it outgrows LAMBDA_TEST_CACHE_MAX_MB (default 6000).
 lambda_package_tests() {
     local profile="${LAMBDA_TEST_PROFILE:-dev}" out_dir="${LAMBDA_OUT_DIR:-$SP_REPO_ROOT/target/lambda}"
     local arch dir desc runner start=$SECONDS
-    lambda_package_build "arm64 x86_64" "$profile" || return 1
+    local build_dir="${LAMBDA_TARGET_DIR:-$STATUSPAGE_CACHE/lambda-test-build}" size_mb
+    if [ -d "$build_dir" ]; then
+        size_mb="$(du -sm "$build_dir" | cut -f1)"
+        if [ "$size_mb" -gt "${LAMBDA_TEST_CACHE_MAX_MB:-6000}" ]; then
+            sp_log "emptying $build_dir ($size_mb MB, more than ${LAMBDA_TEST_CACHE_MAX_MB:-6000} MB)"
+            rm -rf "$build_dir"
+        fi
+    fi
+    LAMBDA_TARGET_DIR="$build_dir" SP_LAMBDA_REMAP_REPO=0 \
+        lambda_package_build "arm64 x86_64" "$profile" || return 1
     ensure_qemu_aarch64 || return 1
     for arch in x86_64 arm64; do
         dir="$(mktemp -d)" || return 1
@@ -329,10 +347,12 @@ lambda_package_tests() {
         if [ "$arch" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
             runner="$SP_QEMU_AARCH64 -L $SP_AARCH64_SYSROOT"
         fi
-        sp_log "Lambda package $arch: bootstrap ($desc)${runner:+ under $runner}: cargo test -p checker-lambda --test lambda_binary"
+        sp_log "Lambda package $arch: bootstrap ($desc)${runner:+ under $runner}: cargo test --workspace --test lambda_binary"
+        # --workspace, not -p: the workspace's feature set, so the test binary built by
+        # `cargo test --workspace --all-targets` is reused instead of rebuilt.
         CHECKER_LAMBDA_BOOTSTRAP="$dir/bootstrap" CHECKER_LAMBDA_RUNNER="$runner" \
             CHECKER_LAMBDA_ARCH="$arch" \
-            cargo test -p checker-lambda --test lambda_binary || { rm -rf "$dir"; return 1; }
+            cargo test --workspace --test lambda_binary || { rm -rf "$dir"; return 1; }
         rm -rf "$dir"
     done
     sp_log "Lambda package tests: $((SECONDS - start)) s"

@@ -37,6 +37,32 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// ends it at once; this bounds staleness when the announcement is missed.
 pub const GATE_FRESH_FOR: Duration = Duration::from_secs(5);
 
+/// When tenants' pages were announced as changed, for the last [`GATE_FRESH_FOR`] at least
+/// (older entries cannot make anything stale: every read before them has expired anyway).
+#[derive(Default)]
+struct PageChanges {
+    at: std::collections::HashMap<Uuid, std::time::Instant>,
+    /// Prune when the map reaches this size; doubling it keeps the pruning amortised O(1).
+    prune_at: usize,
+}
+
+impl PageChanges {
+    const MIN_PRUNE_AT: usize = 1024;
+
+    fn record(&mut self, tenant: Uuid) {
+        if self.at.len() >= self.prune_at.max(Self::MIN_PRUNE_AT) {
+            self.at.retain(|_, t| t.elapsed() < GATE_FRESH_FOR);
+            self.prune_at = (self.at.len() * 2).max(Self::MIN_PRUNE_AT);
+        }
+        self.at.insert(tenant, std::time::Instant::now());
+    }
+
+    /// Whether a change to `tenant`'s page was announced at or after `read_at`.
+    fn since(&self, tenant: Uuid, read_at: std::time::Instant) -> bool {
+        self.at.get(&tenant).is_some_and(|t| *t >= read_at)
+    }
+}
+
 /// A value as last read, and when (`None`: announced as changed since).
 #[derive(Clone)]
 struct Remembered<T> {
@@ -81,6 +107,10 @@ pub struct AppState {
     /// Tenants seen by slug or domain, when read: answered without a query for
     /// [`GATE_FRESH_FOR`], and while PostgreSQL is unreachable (pages stay up).
     known_tenants: Arc<std::sync::RwLock<std::collections::HashMap<String, Remembered<Tenant>>>>,
+    /// When each tenant's page was last announced as changed: a tenant in `known_tenants` read
+    /// before that is stale. Kept by tenant id so an announcement costs one insert, not a walk
+    /// over every remembered slug and domain.
+    page_changed: Arc<std::sync::RwLock<PageChanges>>,
     /// Each tenant's page visibility as last read, the same way: access rules hold while
     /// PostgreSQL is down, and a busy page costs no query per request.
     page_access: Arc<
@@ -122,6 +152,7 @@ impl AppState {
             config: Arc::new(config),
             status: status_page::snapshot::StatusCache::new(Duration::from_secs(10)),
             known_tenants: Arc::default(),
+            page_changed: Arc::default(),
             domain_resolver: None,
             checker_secrets,
             page_access: Arc::default(),
@@ -183,24 +214,26 @@ impl AppState {
         {
             r.read_at = None;
         }
-        for r in self
-            .known_tenants
+        self.page_changed
             .write()
-            .expect("tenant cache lock")
-            .values_mut()
-            .filter(|r| r.value.id == tenant_id)
-        {
-            r.read_at = None;
-        }
+            .expect("page change lock")
+            .record(tenant_id);
     }
 
-    /// The tenant last read for `key` while it is fresh ([`GATE_FRESH_FOR`]).
+    /// The tenant last read for `key` while it is fresh ([`GATE_FRESH_FOR`]) and no change to
+    /// its page was announced since.
     fn fresh_tenant(&self, key: &str) -> Option<Tenant> {
-        self.known_tenants
+        let (tenant, read_at) = {
+            let known = self.known_tenants.read().expect("tenant cache lock");
+            let remembered = known.get(key)?;
+            (remembered.fresh()?, remembered.read_at?)
+        };
+        let changed = self
+            .page_changed
             .read()
-            .expect("tenant cache lock")
-            .get(key)
-            .and_then(Remembered::fresh)
+            .expect("page change lock")
+            .since(tenant.id, read_at);
+        (!changed).then_some(tenant)
     }
 
     /// Per-region checker secrets (the shared one stays the default).
@@ -350,4 +383,50 @@ async fn health(State(state): State<AppState>) -> ApiResult<Json<serde_json::Val
     Ok(Json(
         serde_json::json!({ "status": "ok", "postgres": true, "clickhouse": clickhouse }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_change_makes_only_earlier_reads_stale() {
+        let mut changes = PageChanges::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let before = std::time::Instant::now();
+        changes.record(a);
+        let after = std::time::Instant::now();
+        assert!(changes.since(a, before));
+        assert!(!changes.since(a, after + Duration::from_millis(1)));
+        assert!(!changes.since(b, before), "another tenant is untouched");
+    }
+
+    #[test]
+    fn page_changes_stay_bounded_under_a_flood_of_tenants() {
+        let mut changes = PageChanges::default();
+        for _ in 0..10_000 {
+            changes.record(Uuid::new_v4());
+        }
+        // All recent, so none may be pruned; the threshold grows with the map instead of
+        // pruning on every record.
+        assert_eq!(changes.at.len(), 10_000);
+        assert!(
+            changes.prune_at >= changes.at.len() / 2,
+            "{}",
+            changes.prune_at
+        );
+        let old = std::time::Instant::now() - GATE_FRESH_FOR - Duration::from_secs(1);
+        for t in changes.at.values_mut() {
+            *t = old;
+        }
+        let threshold = changes.prune_at.max(PageChanges::MIN_PRUNE_AT);
+        for _ in 0..=(threshold - changes.at.len()) {
+            changes.record(Uuid::new_v4());
+        }
+        assert!(
+            changes.at.len() <= threshold - 10_000 + 1,
+            "expired entries are pruned: {}",
+            changes.at.len()
+        );
+    }
 }

@@ -15,7 +15,16 @@
 //!   `prometheus-blackbox-exporter` (`/probe` with an http module trusting the test CA); checks
 //!   per CPU-second of the checker process, wall time, and peak RSS, and the ratio.
 //!
+//!   The same run measures the ceiling: a bare loop of rustls handshakes (TCP connect + full
+//!   TLS 1.3 handshake, nothing else) on one thread against the same server, and prints our
+//!   checks per CPU-second as a share of it. The default counts include 100,000 monitors.
+//! * `cold start` (`cold_start.rs`): the release `checker-lambda` (or a package's `bootstrap`)
+//!   under a loopback Lambda Runtime API: init time, first-check and warm-check time.
+//!
 //! The TLS servers run in their own child processes so their CPU time is not counted.
+
+#[path = "bench-checker/cold_start.rs"]
+mod cold_start;
 
 use anyhow::{bail, Context};
 use checker::guard::SsrfGuard;
@@ -34,7 +43,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 #[derive(Parser)]
 #[command(
     name = "bench-checker",
-    about = "Probe accuracy vs curl -w and throughput vs prometheus-blackbox-exporter, on loopback"
+    about = "Probe accuracy vs curl -w, throughput vs prometheus-blackbox-exporter and a bare rustls handshake loop, and the Lambda's cold start, on loopback"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,8 +52,11 @@ struct Cli {
     #[arg(long, default_value_t = 200)]
     runs: usize,
     /// Monitor counts for the throughput benchmark (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = vec![1000usize, 10000])]
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1000usize, 10000, 100000])]
     monitors: Vec<usize>,
+    /// Run the blackbox exporter only for monitor counts up to this (it is ~4x slower).
+    #[arg(long, default_value_t = 10000)]
+    blackbox_up_to: usize,
     /// Concurrent checks (ours) and concurrent /probe requests (blackbox exporter).
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -67,6 +79,23 @@ struct Cli {
     /// Skip the blackbox exporter in the throughput benchmark.
     #[arg(long)]
     skip_blackbox: bool,
+    /// Skip the cold-start benchmark (which needs CLICKHOUSE_URL).
+    #[arg(long)]
+    skip_cold_start: bool,
+    /// Fresh Lambda processes in the cold-start benchmark.
+    #[arg(long, default_value_t = 20)]
+    cold_starts: usize,
+    /// HTTP monitors in the cold-start benchmark's plan.
+    #[arg(long, default_value_t = 1)]
+    cold_start_checks: usize,
+    /// The Lambda binary for the cold-start benchmark [default: `checker-lambda` beside this
+    /// binary]; a package's `bootstrap` works too.
+    #[arg(long)]
+    lambda: Option<PathBuf>,
+    /// Run the Lambda binary through this command, e.g. `qemu-aarch64-static -L
+    /// /usr/aarch64-linux-gnu` for the arm64 bootstrap.
+    #[arg(long)]
+    lambda_runner: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +126,18 @@ enum Command {
         #[arg(long)]
         concurrency: usize,
     },
+    /// (internal) Make N bare TLS handshakes with 127.0.0.1:PORT on one thread and print JSON
+    /// figures: the ceiling for `run-ours`.
+    RunHandshakes {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        n: usize,
+        #[arg(long)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -119,6 +160,12 @@ fn main() -> anyhow::Result<()> {
             n,
             concurrency,
         }) => runtime.block_on(run_ours(&url, &ca, n, concurrency)),
+        Some(Command::RunHandshakes {
+            port,
+            ca,
+            n,
+            concurrency,
+        }) => runtime.block_on(run_handshakes(port, &ca, n, concurrency)),
         None => runtime.block_on(bench(&cli)),
     }
 }
@@ -411,6 +458,58 @@ async fn run_ours(url: &str, ca: &Path, n: usize, concurrency: usize) -> anyhow:
     Ok(())
 }
 
+/// The ceiling: what one thread spends on TCP connect + a full TLS 1.3 handshake alone, with the
+/// client configuration our prober uses (ring, resumption off, the same ALPN offer).
+async fn run_handshakes(port: u16, ca: &Path, n: usize, concurrency: usize) -> anyhow::Result<()> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let cpu_before = cpu_seconds("self")?;
+    let started = Instant::now();
+    let outcomes: Vec<Result<(), String>> = futures::stream::iter(0..n)
+        .map(|_| {
+            let (connector, name) = (connector.clone(), name.clone());
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = tcp.set_nodelay(true);
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                drop(tls);
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let wall_s = started.elapsed().as_secs_f64();
+    let figures = RunFigures {
+        checks: n,
+        up: outcomes.iter().filter(|o| o.is_ok()).count(),
+        wall_s,
+        cpu_s: cpu_seconds("self")? - cpu_before,
+        peak_rss_kib: peak_rss_kib("self")?,
+        first_error: outcomes.into_iter().find_map(Result::err),
+    };
+    println!("{}", serde_json::to_string(&figures)?);
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // The benchmark driver
 
@@ -440,6 +539,19 @@ async fn bench(cli: &Cli) -> anyhow::Result<()> {
         }
         if !cli.skip_throughput {
             throughput(cli, &pki).await?;
+        }
+        if !cli.skip_cold_start {
+            let lambda = match &cli.lambda {
+                Some(path) => path.clone(),
+                None => std::env::current_exe()?.with_file_name("checker-lambda"),
+            };
+            cold_start::cold_start(&cold_start::Options {
+                rounds: cli.cold_starts.max(1),
+                checks: cli.cold_start_checks.max(1),
+                lambda,
+                runner: cli.lambda_runner.clone(),
+            })
+            .await?;
         }
         anyhow::Ok(())
     }
@@ -802,23 +914,59 @@ async fn throughput(cli: &Cli, pki: &Pki) -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     for &n in &cli.monitors {
-        let ours = ours_in_child(&url, pki, n, cli.concurrency).await?;
+        let ours = in_child(
+            &[
+                "run-ours".into(),
+                "--url".into(),
+                url.clone(),
+                "--ca".into(),
+                pki.ca_pem.display().to_string(),
+            ],
+            n,
+            cli.concurrency,
+        )
+        .await?;
         print_row("ours (1 tokio thread)", &ours);
-        let bb = if cli.skip_blackbox {
+        let ceiling = in_child(
+            &[
+                "run-handshakes".into(),
+                "--port".into(),
+                server.port.to_string(),
+                "--ca".into(),
+                pki.ca_pem.display().to_string(),
+            ],
+            n,
+            cli.concurrency,
+        )
+        .await?;
+        print_row("rustls handshakes (ceiling)", &ceiling);
+        let bb = if cli.skip_blackbox || n > cli.blackbox_up_to {
             None
         } else {
             let bb = blackbox(cli, pki, &url, n).await?;
             print_row("blackbox_exporter 0.23", &bb);
             Some(bb)
         };
-        rows.push((n, ours, bb));
+        rows.push((n, ours, ceiling, bb));
     }
     drop(server);
     println!("* checks per CPU-second of the checker process (user+sys), i.e. per fully used core");
-    for (n, ours, bb) in &rows {
-        if let Some(first) = &ours.first_error {
-            println!("  ours {n}: first error: {first}");
+    println!("  ceiling = TCP connect + full TLS 1.3 handshake and nothing else, same client TLS configuration, same thread count");
+    for (n, ours, ceiling, bb) in &rows {
+        for (who, figures) in [("ours", ours), ("ceiling", ceiling)] {
+            if let Some(first) = &figures.first_error {
+                println!("  {who} {n}: first error: {first}");
+            }
         }
+        println!(
+            "{n} monitors: ours {:.1} s wall, {:.1} CPU-s, peak RSS {:.1} MiB; {:.0}% of the bare-handshake ceiling per core ({:.0} of {:.0} per CPU-second)",
+            ours.wall_s,
+            ours.cpu_s,
+            ours.peak_rss_kib as f64 / 1024.0,
+            100.0 * per_core(ours) / per_core(ceiling),
+            per_core(ours),
+            per_core(ceiling)
+        );
         if let Some(bb) = bb {
             println!(
                 "{n} monitors: ours / blackbox per-core ratio {:.2}x, wall ratio {:.2}x; ours checked {n} in {:.1} s",
@@ -850,18 +998,10 @@ fn print_row(name: &str, f: &RunFigures) {
     );
 }
 
-async fn ours_in_child(
-    url: &str,
-    pki: &Pki,
-    n: usize,
-    concurrency: usize,
-) -> anyhow::Result<RunFigures> {
+/// One of the internal `run-*` commands in a child process (its own CPU and RSS figures).
+async fn in_child(command: &[String], n: usize, concurrency: usize) -> anyhow::Result<RunFigures> {
     let out = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("run-ours")
-        .arg("--url")
-        .arg(url)
-        .arg("--ca")
-        .arg(&pki.ca_pem)
+        .args(command)
         .arg("--n")
         .arg(n.to_string())
         .arg("--concurrency")
@@ -869,8 +1009,13 @@ async fn ours_in_child(
         .stderr(Stdio::inherit())
         .output()
         .await?;
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("run-ours output: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "{} output: {}",
+            command[0],
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// A fresh blackbox exporter on a free loopback port, probed `n` times.
