@@ -16,12 +16,17 @@ statements must go into the same call.  The call runs in a worker thread; the
 main thread waits for SIGTERM/SIGINT and then kills the keep-alive query over
 HTTP, so the call returns and the process exits 0.
 
-No authentication: the listener is bound to 127.0.0.1 only.
+No authentication by default: the listener is bound to 127.0.0.1 only. With
+``--users-xml FILE`` the engine signs requests in against the users in FILE
+(ClickHouse's users.xml format: passwords, ``<grants>``), and enforces their
+grants: the tests of an insert-only checker user use it. SQL ``CREATE USER``
+stays refused (no writable access storage in this code path).
 
-Usage: clickhouse-server.py --data-dir DIR [--port 8123] [--pid-file FILE]
+Usage: clickhouse-server.py --data-dir DIR [--port 8123] [--pid-file FILE] [--users-xml FILE]
 """
 
 import argparse
+from xml.sax.saxutils import escape as xml_escape
 import os
 import signal
 import sys
@@ -60,14 +65,21 @@ def ping(port, timeout=1.0):
         return False
 
 
-def write_config(work_dir, port):
-    # Only the listener settings: everything else keeps clickhouse-local defaults,
-    # and the data path comes from the `path=` argument of the query call.
+def write_config(work_dir, port, users_xml=None):
+    # Only the listener settings (and, when given, where the users are): everything else keeps
+    # clickhouse-local defaults, and the data path comes from the `path=` argument of the query
+    # call.
+    users = ""
+    if users_xml:
+        users = f"""
+    <user_directories>
+        <users_xml><path>{xml_escape(os.path.abspath(users_xml))}</path></users_xml>
+    </user_directories>"""
     config = f"""<?xml version="1.0"?>
 <!-- Written by scripts/clickhouse-server.py on every start; edits are overwritten. -->
 <clickhouse>
     <listen_host>{LISTEN_HOST}</listen_host>
-    <http_port>{port}</http_port>
+    <http_port>{port}</http_port>{users}
 </clickhouse>
 """
     path = os.path.join(work_dir, "config.xml")
@@ -82,12 +94,16 @@ def main():
     ap.add_argument("--data-dir", required=True, help="persistent data directory")
     ap.add_argument("--port", type=int, default=8123, help="HTTP port on 127.0.0.1 (default 8123)")
     ap.add_argument("--pid-file", help="write this process id here; removed on exit")
+    ap.add_argument("--users-xml", help="sign requests in against the users (and grants) in this users.xml")
     args = ap.parse_args()
 
     data_dir = os.path.abspath(args.data_dir)
     work_dir = os.path.join(data_dir, "server")
     os.makedirs(work_dir, exist_ok=True)
-    write_config(work_dir, args.port)
+    if args.users_xml and not os.path.isfile(args.users_xml):
+        log(f"--users-xml {args.users_xml}: no such file")
+        return 2
+    write_config(work_dir, args.port, args.users_xml)
 
     if ping(args.port):
         log(f"something already answers on {LISTEN_HOST}:{args.port}; refusing to start")

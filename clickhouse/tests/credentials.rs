@@ -2,9 +2,7 @@
 //! the user and key the way ClickHouse does (`X-ClickHouse-User` / `X-ClickHouse-Key`; a wrong
 //! one gets ClickHouse's code 516) and passes the request on to the real ClickHouse of
 //! `./dev test`. Its certificate comes from a test CA the client trusts through `SSL_CERT_FILE`,
-//! as a self-hosted cluster's would. What cannot run here: ClickHouse's own grants (chDB has no
-//! access management), so that the checkers' user may only insert into `check_results` is the
-//! README's SQL, not a test.
+//! as a self-hosted cluster's would. ClickHouse's own grants are tested in `grants.rs`.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
