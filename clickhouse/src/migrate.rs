@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "one_count_per_check",
         sql: include_str!("../migrations/0004_one_count_per_check.sql"),
     },
+    Migration {
+        version: 5,
+        name: "views_run_as_their_definer",
+        sql: include_str!("../migrations/0005_views_run_as_their_definer.sql"),
+    },
 ];
 
 impl Analytics {

@@ -38,7 +38,11 @@ async fn migrations_are_idempotent() {
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4], "each migration recorded once");
+    assert_eq!(
+        versions,
+        vec![1, 2, 3, 4, 5],
+        "each migration recorded once"
+    );
     analytics.drop_database().await.unwrap();
 }
 

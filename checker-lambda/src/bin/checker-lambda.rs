@@ -31,7 +31,7 @@ enum Command {
     /// Serve invocations from the Lambda Runtime API (the default with no subcommand).
     ///
     /// Reads CHECKER_API_URL, CHECKER_SECRET, CLICKHOUSE_URL, CLICKHOUSE_DATABASE,
-    /// CLICKHOUSE_USER, CLICKHOUSE_PASSWORD (the checkers' write-only user, see the README),
+    /// CLICKHOUSE_USER, CLICKHOUSE_PASSWORD (the checkers' insert-only user, see the README),
     /// CLICKHOUSE_SPOOL_DIR, CHECKER_ALLOW_CIDRS and CHECKER_CONCURRENCY from the environment.
     Lambda,
     /// Probe one URL like `curl -w` and print the phase timings and the verdict.

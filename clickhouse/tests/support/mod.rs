@@ -41,7 +41,8 @@ pub fn ping(port: u16) -> bool {
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
-    _data_dir: PathBuf,
+    data_dir: PathBuf,
+    users_xml: Option<PathBuf>,
 }
 
 impl Server {
@@ -87,8 +88,16 @@ impl Server {
         Self {
             child: Some(child),
             port,
-            _data_dir: data_dir.to_owned(),
+            data_dir: data_dir.to_owned(),
+            users_xml: users_xml.map(Path::to_owned),
         }
+    }
+
+    /// After [`Server::stop`]: the same port, data and users.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "stop the server first");
+        let started = Self::start_with(self.port, &self.data_dir, self.users_xml.as_deref());
+        *self = started;
     }
 
     pub fn stop(&mut self) {
