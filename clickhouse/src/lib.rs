@@ -10,6 +10,8 @@ mod migrate;
 mod queries;
 mod reports;
 mod row;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod window;
 mod writer;
 

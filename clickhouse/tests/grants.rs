@@ -7,12 +7,10 @@
 //! rollup views run as their definer (migration 0005); with views that run as the inserting
 //! user, every insert of that user fails, which the second test shows on a view made so.
 
-mod support;
-
+use statuspage_clickhouse::testing::{free_port, PrivateClickHouse as Server};
 use statuspage_clickhouse::{
     Analytics, CheckRow, WriteOutcome, Writer, WriterConfig, STATUS_DOWN, STATUS_UP,
 };
-use support::{free_port, Server};
 use uuid::Uuid;
 
 const DATABASE: &str = "statuspage";
@@ -91,6 +89,13 @@ fn rows(tenant: Uuid, monitor: Uuid) -> Vec<CheckRow> {
         .collect()
 }
 
+/// The Lambda's view of ClickHouse: signed in as the checkers' user.
+fn as_checker(url: &str, password: &str) -> Analytics {
+    Analytics::new(url, DATABASE)
+        .unwrap()
+        .with_credentials(CHECKER, password)
+}
+
 fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
@@ -134,9 +139,7 @@ async fn a_view_running_as_the_inserting_user_would_refuse_the_checker() {
         .execute()
         .await
         .unwrap();
-    let checker = Analytics::new(&url, DATABASE)
-        .unwrap()
-        .with_credentials(CHECKER, SECRET);
+    let checker = as_checker(&url, SECRET);
     let error = denied(
         checker
             .insert_checks(&rows(Uuid::new_v4(), Uuid::new_v4()), "batch-1")
@@ -152,24 +155,9 @@ async fn the_checkers_user_writes_results_and_nothing_else() {
     // The app server's user owns the schema (migrated above) and reads.
     let admin = Analytics::new(&url, DATABASE).unwrap();
 
-    let checker = Analytics::new(&url, DATABASE)
-        .unwrap()
-        .with_credentials(CHECKER, SECRET);
+    let checker = as_checker(&url, SECRET);
     let (tenant, monitor) = (Uuid::new_v4(), Uuid::new_v4());
-    let now = chrono::Utc::now().timestamp_micros();
-    let rows: Vec<CheckRow> = (0..6)
-        .map(|i| {
-            let status = if i == 0 { STATUS_DOWN } else { STATUS_UP };
-            CheckRow::synthetic(
-                tenant,
-                monitor,
-                "eu-west-1",
-                now - i * 1_000_000,
-                status,
-                9_000,
-            )
-        })
-        .collect();
+    let rows = rows(tenant, monitor);
     // What the Lambda does: the writer's insert, with its deduplication settings.
     checker.insert_checks(&rows[..3], "batch-1").await.unwrap();
     let writer = Writer::new(
@@ -254,9 +242,7 @@ async fn the_checkers_user_writes_results_and_nothing_else() {
     denied(checker.drop_database().await);
 
     // A wrong password is not let in at all.
-    let intruder = Analytics::new(&url, DATABASE)
-        .unwrap()
-        .with_credentials(CHECKER, "guess");
+    let intruder = as_checker(&url, "guess");
     let refused = format!(
         "{:?}",
         intruder

@@ -5,12 +5,10 @@
 //! `./dev test` installs it).
 
 use chrono::{Duration, Utc};
+use statuspage_clickhouse::testing::{free_port, PrivateClickHouse as Server};
 use statuspage_clickhouse::{
     Analytics, CheckRow, WriteOutcome, Writer, WriterConfig, STATUS_DOWN, STATUS_UP,
 };
-mod support;
-
-use support::{free_port, Server};
 use uuid::Uuid;
 
 fn rows(tenant: Uuid, monitor: Uuid, n: usize, tag: u32) -> Vec<CheckRow> {

@@ -9,11 +9,10 @@ use api::{ApiConfig, AppState};
 use checker::guard::SsrfGuard;
 use serde_json::{json, Value};
 use sqlx::PgPool;
+use statuspage_clickhouse::testing::PrivateClickHouse;
 use statuspage_clickhouse::{Analytics, WriterConfig};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -281,106 +280,6 @@ async fn a_black_hole_never_holds_back_another_tenants_checks(pool: PgPool) {
     }
     analytics.drop_database().await.unwrap();
     let _ = std::fs::remove_dir_all(&spool);
-}
-
-fn chdb_python() -> PathBuf {
-    if let Ok(p) = std::env::var("CHDB_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var("STATUSPAGE_CACHE").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/statuspage",
-            std::env::var("HOME").expect("HOME is set")
-        )
-    });
-    PathBuf::from(cache).join("chdb-venv/bin/python")
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body.contains("Ok.")
-}
-
-/// Our private ClickHouse on its own port and data folder; stopped (SIGTERM to this child only)
-/// on drop.
-struct PrivateClickHouse {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl PrivateClickHouse {
-    fn start(port: u16, data_dir: &Path) -> Self {
-        let python = chdb_python();
-        assert!(
-            python.exists(),
-            "chdb venv python not found at {} (set CHDB_PYTHON, or run `./dev test`, which installs it)",
-            python.display()
-        );
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/clickhouse-server.py");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.with_extension("log"))
-            .unwrap();
-        let child = Command::new(&python)
-            .arg(&script)
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the chdb ClickHouse launcher");
-        let started = Instant::now();
-        while !ping(port) {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "private ClickHouse did not answer on port {port} within 60 s (log: {})",
-                data_dir.with_extension("log").display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            child: Some(child),
-            port,
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let started = Instant::now();
-            while child.try_wait().unwrap().is_none() {
-                if started.elapsed() > Duration::from_secs(30) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            assert!(!ping(self.port), "the private ClickHouse is stopped");
-        }
-    }
-}
-
-impl Drop for PrivateClickHouse {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// ClickHouse goes away for 60 s under a running app server whose local runner keeps checking:

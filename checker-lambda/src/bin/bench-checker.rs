@@ -432,21 +432,25 @@ struct RunFigures {
     first_error: Option<String>,
 }
 
-async fn run_ours(url: &str, ca: &Path, n: usize, concurrency: usize) -> anyhow::Result<()> {
-    let prober = prober_trusting(ca)?;
-    let spec = spec(url);
+/// Runs `n` of `one` on this thread, `concurrency` at a time, and prints this process's figures
+/// as JSON: an `Ok` counts as up. Outcomes are counted as they finish, not collected, so the peak
+/// RSS is the work's, not a list of 100,000 outcomes (a run stores its results as checks finish,
+/// too).
+async fn measure<F, Fut>(n: usize, concurrency: usize, one: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
     let cpu_before = cpu_seconds("self")?;
     let started = Instant::now();
-    // Counted as they finish, not collected: the peak RSS is the engine's, not a list of
-    // 100,000 outcomes (a run stores its results as checks finish, too).
     let (up, first_error) = futures::stream::iter(0..n)
-        .map(|_| prober.check(&spec))
+        .map(|_| one())
         .buffer_unordered(concurrency.max(1))
         .fold((0usize, None::<String>), |(up, first), o| async move {
-            (
-                up + usize::from(o.status == CheckStatus::Up),
-                first.or(o.error),
-            )
+            match o {
+                Ok(()) => (up + 1, first),
+                Err(e) => (up, first.or(Some(e))),
+            }
         })
         .await;
     let wall_s = started.elapsed().as_secs_f64();
@@ -460,6 +464,19 @@ async fn run_ours(url: &str, ca: &Path, n: usize, concurrency: usize) -> anyhow:
     };
     println!("{}", serde_json::to_string(&figures)?);
     Ok(())
+}
+
+async fn run_ours(url: &str, ca: &Path, n: usize, concurrency: usize) -> anyhow::Result<()> {
+    let prober = prober_trusting(ca)?;
+    let spec = spec(url);
+    measure(n, concurrency, || async {
+        let outcome = prober.check(&spec).await;
+        match outcome.status {
+            CheckStatus::Up => Ok(()),
+            status => Err(outcome.error.unwrap_or_else(|| format!("{status:?}"))),
+        }
+    })
+    .await
 }
 
 /// The ceiling: what one thread spends on TCP connect + a full TLS 1.3 handshake alone, with the
@@ -480,43 +497,22 @@ async fn run_handshakes(port: u16, ca: &Path, n: usize, concurrency: usize) -> a
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = rustls::pki_types::ServerName::try_from("localhost")?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let cpu_before = cpu_seconds("self")?;
-    let started = Instant::now();
-    let (up, first_error) = futures::stream::iter(0..n)
-        .map(|_| {
-            let (connector, name) = (connector.clone(), name.clone());
-            async move {
-                let tcp = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = tcp.set_nodelay(true);
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                drop(tls);
-                Ok::<(), String>(())
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .fold((0usize, None::<String>), |(up, first), o| async move {
-            match o {
-                Ok(()) => (up + 1, first),
-                Err(e) => (up, first.or(Some(e))),
-            }
-        })
-        .await;
-    let wall_s = started.elapsed().as_secs_f64();
-    let figures = RunFigures {
-        checks: n,
-        up,
-        wall_s,
-        cpu_s: cpu_seconds("self")? - cpu_before,
-        peak_rss_kib: peak_rss_kib("self")?,
-        first_error,
-    };
-    println!("{}", serde_json::to_string(&figures)?);
-    Ok(())
+    measure(n, concurrency, || {
+        let (connector, name) = (connector.clone(), name.clone());
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = tcp.set_nodelay(true);
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(tls);
+            Ok(())
+        }
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-//! A private ClickHouse for the tests that must stop, restart or configure their own (our chdb
-//! launcher, `scripts/clickhouse-server.py`, on a free port). Needs the chdb venv: `CHDB_PYTHON`,
-//! default `$STATUSPAGE_CACHE/chdb-venv/bin/python` (`./dev test` installs it).
-#![allow(dead_code)]
+//! A private ClickHouse for tests that must stop, restart or configure their own: our chdb
+//! launcher (`scripts/clickhouse-server.py`) on a free port, from the chdb venv (`CHDB_PYTHON`,
+//! default `$STATUSPAGE_CACHE/chdb-venv/bin/python`; `./dev test` installs it). Feature
+//! `testing`; used by this crate's tests and the web crate's.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -37,15 +37,16 @@ pub fn ping(port: u16) -> bool {
     body.contains("Ok.")
 }
 
-/// Our private ClickHouse; stopped (SIGTERM to this child only) on drop.
-pub struct Server {
+/// A private ClickHouse on its own port and data folder; stopped (SIGTERM to this child only)
+/// on drop.
+pub struct PrivateClickHouse {
     child: Option<Child>,
     pub port: u16,
     data_dir: PathBuf,
     users_xml: Option<PathBuf>,
 }
 
-impl Server {
+impl PrivateClickHouse {
     pub fn start(port: u16, data_dir: &Path) -> Self {
         Self::start_with(port, data_dir, None)
     }
@@ -93,7 +94,7 @@ impl Server {
         }
     }
 
-    /// After [`Server::stop`]: the same port, data and users.
+    /// After [`PrivateClickHouse::stop`]: the same port, data and users.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "stop the server first");
         let started = Self::start_with(self.port, &self.data_dir, self.users_xml.as_deref());
@@ -123,7 +124,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for PrivateClickHouse {
     fn drop(&mut self) {
         self.stop();
     }
