@@ -175,17 +175,40 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
     crate::server::pages::add_monitor(name, url).await
 }
 
+/// Pauses or resumes a monitor from the console.
+#[server(prefix = "/rpc", endpoint = "set_monitor_enabled")]
+pub async fn set_monitor_enabled(id: String, enabled: bool) -> Result<(), ServerFnError> {
+    crate::server::pages::set_monitor_enabled(id, enabled).await
+}
+
+/// Deletes a monitor from the console (`confirm=yes`).
+#[server(prefix = "/rpc", endpoint = "remove_monitor")]
+pub async fn remove_monitor(id: String, confirm: Option<String>) -> Result<(), ServerFnError> {
+    crate::server::pages::remove_monitor(id, confirm).await
+}
+
 #[component]
 fn AdminPage() -> impl IntoView {
     let add = ServerAction::<AddMonitor>::new();
     let logout = ServerAction::<Logout>::new();
-    let admin = Resource::new(move || add.version().get(), |_| load_admin());
+    let toggle = ServerAction::<SetMonitorEnabled>::new();
+    let remove = ServerAction::<RemoveMonitor>::new();
+    let admin = Resource::new(
+        move || {
+            (
+                add.version().get(),
+                toggle.version().get(),
+                remove.version().get(),
+            )
+        },
+        |_| load_admin(),
+    );
     view! {
         <Title text="Admin"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match admin.await {
-                    Ok(view) => view! { <AdminBody view add logout/> }.into_any(),
+                    Ok(view) => view! { <AdminBody view add logout toggle remove/> }.into_any(),
                     Err(e) => view! { <section class="card"><p class="error">{error_text(&e)}</p><a href="/login">"Sign in"</a></section> }.into_any(),
                 }
             })}
@@ -198,6 +221,8 @@ fn AdminBody(
     view: AdminView,
     add: ServerAction<AddMonitor>,
     logout: ServerAction<Logout>,
+    toggle: ServerAction<SetMonitorEnabled>,
+    remove: ServerAction<RemoveMonitor>,
 ) -> impl IntoView {
     let AdminView {
         tenant_name,
@@ -214,6 +239,7 @@ fn AdminBody(
                 <a href=status_page_url.clone()>{status_page_url.clone()}</a></p>
             <ActionForm action=logout><button type="submit" class="link">"Sign out"</button></ActionForm>
             <a href="/account/tenants">"Switch tenant"</a>
+            " · "<a href="/admin/tokens">"API tokens"</a>
         </header>
         // Plain forms (web/src/server/account.rs): they work without JavaScript.
         {(!email_verified).then(|| view! {
@@ -225,18 +251,35 @@ fn AdminBody(
         <section class="card">
             <h2>"Monitors"</h2>
             <table class="regions">
-                <thead><tr><th>"Name"</th><th>"Target"</th><th>"Every"</th><th>"Status"</th><th>"Uptime (24h)"</th></tr></thead>
+                <thead><tr><th>"Name"</th><th>"Target"</th><th>"Every"</th><th>"Status"</th><th>"Uptime (24h)"</th><th>"Actions"</th></tr></thead>
                 <tbody>
                     {monitors.into_iter().map(|m| {
                         let name = m.name.clone();
+                        let (id_toggle, id_remove) = (m.id.clone(), m.id.clone());
+                        let toggle_label = format!("{} {}", if m.enabled { "Pause" } else { "Resume" }, m.name);
+                        let remove_label = format!("Delete {}", m.name);
                         view! {
                         <tr data-monitor=name>
                             <td>{m.name}</td><td><code>{m.target}</code></td><td>{format!("{} s", m.interval_seconds)}</td>
-                            <td class=format!("status {}", m.status)>{m.status_label}</td><td>{m.uptime_24h}</td>
+                            <td class=format!("status {}", m.status)>{if m.enabled { m.status_label } else { "Paused".to_owned() }}</td><td>{m.uptime_24h}</td>
+                            <td>
+                                <ActionForm action=toggle>
+                                    <input type="hidden" name="id" value=id_toggle/>
+                                    <input type="hidden" name="enabled" value=if m.enabled { "false" } else { "true" }/>
+                                    <button type="submit" aria-label=toggle_label>{if m.enabled { "Pause" } else { "Resume" }}</button>
+                                </ActionForm>
+                                <ActionForm action=remove>
+                                    <input type="hidden" name="id" value=id_remove/>
+                                    <label><input type="checkbox" name="confirm" value="yes" required/>" sure"</label>
+                                    <button type="submit" aria-label=remove_label>"Delete"</button>
+                                </ActionForm>
+                            </td>
                         </tr>
                     }}).collect_view()}
                 </tbody>
             </table>
+            {move || toggle.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
+            {move || remove.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
         </section>
         <section class="card">
             <h2>"Add an HTTP monitor"</h2>

@@ -21,7 +21,10 @@ pub struct AdminView {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdminMonitor {
+    pub id: String,
     pub name: String,
+    /// Paused monitors are not checked; the console offers Resume instead of Pause.
+    pub enabled: bool,
     pub target: String,
     pub interval_seconds: i32,
     pub status: String,

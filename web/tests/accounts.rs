@@ -489,3 +489,265 @@ async fn web_invitation_is_accepted_by_the_invited_address_only(pool: PgPool) {
         .unwrap();
     assert_eq!(on_tenant.status(), StatusCode::NOT_FOUND);
 }
+
+/// The value of the one-time token field on the page that answers a create.
+fn shown_token(body: &str) -> String {
+    let at = body
+        .find("id=\"new-token\"")
+        .unwrap_or_else(|| panic!("no new token on the page: {body}"));
+    let value = &body[at..];
+    let start = value.find("value=\"").unwrap() + "value=\"".len();
+    value[start..start + value[start..].find('"').unwrap()].to_owned()
+}
+
+async fn api_status(
+    platform: &Platform,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> StatusCode {
+    let mut request = platform
+        .http
+        .request(method.clone(), platform.url(path))
+        .header("host", platform.host())
+        .bearer_auth(token);
+    if method == reqwest::Method::POST {
+        request = request.json(&json!({ "name": "from the console's token", "type": "http", "url": "https://example.com/" }));
+    }
+    request.send().await.unwrap().status()
+}
+
+async fn set_role(pool: &PgPool, email: &str, role: &str) {
+    sqlx::query(
+        "UPDATE memberships SET role = $2 WHERE user_id = (SELECT id FROM users WHERE lower(email) = lower($1))",
+    )
+    .bind(email)
+    .bind(role)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// A tenant who signed up on the web reaches the API: the console makes a token (shown once, on
+/// the answer page only, never cached), which the API accepts with its scopes; the form shows
+/// the API's own messages next to the fields; revoking it shuts the API to it; every change is
+/// audited as the person; only owners and admins may do any of it; a cross-site post and
+/// another tenant's token id are refused.
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn the_console_makes_shows_once_and_revokes_api_tokens(pool: PgPool) {
+    let platform = Platform::start(pool.clone()).await;
+    let email = "owner@tokens.example";
+    let signed_up = platform
+        .post(
+            "/rpc/signup",
+            &[
+                ("slug", "tokens"),
+                ("name", "Tokens Inc"),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(signed_up.status, StatusCode::FOUND, "{}", signed_up.body);
+    let cookie = signed_up.cookie.unwrap();
+
+    // Not signed in: to the sign-in page.
+    let anonymous = platform.get("/admin/tokens", None).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location.as_deref(), Some("/login"));
+    // The console links to the page, which has the form.
+    let console = platform.get("/admin", Some(&cookie)).await;
+    assert!(
+        console.body.contains("href=\"/admin/tokens\""),
+        "{}",
+        console.body
+    );
+    let page = platform.get("/admin/tokens", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page
+        .body
+        .contains("<form method=\"post\" action=\"/admin/tokens\">"));
+    assert!(page.body.contains("<label for=\"token-name\">"));
+
+    // The API's own messages, next to the fields they are about.
+    let empty = platform
+        .post(
+            "/admin/tokens",
+            &[("name", " "), ("scopes", "read")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        empty.body
+    );
+    assert!(empty.body.contains("id=\"name-error\""), "{}", empty.body);
+    assert!(empty
+        .body
+        .contains("aria-invalid=\"true\" aria-describedby=\"name-error\""));
+    let odd = platform
+        .post(
+            "/admin/tokens",
+            &[("name", "odd"), ("scopes", "read,admin")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", odd.body);
+    assert!(odd.body.contains("id=\"scopes-error\""), "{}", odd.body);
+    assert!(odd.body.contains("value=\"odd\""), "what was typed is kept");
+
+    // A cross-site post makes nothing.
+    let tokens_before: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let forged = platform
+        .post_from(
+            "http://evil.example",
+            "/admin/tokens",
+            &[("name", "stolen"), ("scopes", "read,write,admin")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let tokens_after: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens_after, tokens_before);
+
+    // Made: shown once, never cached, and the API takes it with its scopes.
+    let made = platform
+        .post(
+            "/admin/tokens",
+            &[("name", "ci deploy"), ("scopes", "read,write")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    assert!(made.body.contains("data-created-token"));
+    let token = shown_token(&made.body);
+    assert!(token.starts_with("sp_"), "{token}");
+    let no_store = platform
+        .http
+        .post(platform.url("/admin/tokens"))
+        .header("host", platform.host())
+        .header("origin", format!("http://{}", platform.host()))
+        .header("cookie", &cookie)
+        .form(&[("name", "second"), ("scopes", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_store.headers().get("cache-control").unwrap(), "no-store");
+    assert_eq!(
+        api_status(&platform, reqwest::Method::GET, "/api/v1/monitors", &token).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api_status(&platform, reqwest::Method::POST, "/api/v1/monitors", &token).await,
+        StatusCode::CREATED
+    );
+    // read and write, not admin: managing tokens is refused to it.
+    assert_eq!(
+        api_status(
+            &platform,
+            reqwest::Method::DELETE,
+            &format!("/api/v1/api-tokens/{}", Uuid::new_v4()),
+            &token
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    let listed = platform.get("/admin/tokens", Some(&cookie)).await;
+    assert!(listed.body.contains("ci deploy"), "{}", listed.body);
+    assert!(listed.body.contains(&token[..9]), "the prefix is shown");
+    assert!(
+        !listed.body.contains(&token),
+        "the token itself never again"
+    );
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM api_tokens WHERE name = 'ci deploy'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // Only owners and admins: an editor or a viewer is told why, and changes nothing.
+    for role in ["editor", "viewer"] {
+        set_role(&pool, email, role).await;
+        let refused = platform.get("/admin/tokens", Some(&cookie)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{role}");
+        assert!(
+            refused
+                .body
+                .contains(&format!("Your role in this tenant is {role}")),
+            "{}",
+            refused.body
+        );
+        let made = platform
+            .post(
+                "/admin/tokens",
+                &[("name", role), ("scopes", "read")],
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::FORBIDDEN, "{role}");
+        let revoke = platform
+            .post(&format!("/admin/tokens/{id}/revoke"), &[], Some(&cookie))
+            .await;
+        assert_eq!(revoke.status, StatusCode::FORBIDDEN, "{role}");
+    }
+    set_role(&pool, email, "admin").await;
+    assert_eq!(
+        platform.get("/admin/tokens", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api_status(&platform, reqwest::Method::GET, "/api/v1/monitors", &token).await,
+        StatusCode::OK
+    );
+
+    // Another tenant's owner cannot revoke it, nor see it.
+    platform.sign_up("other", "owner@other.example").await;
+    let (other, _) = platform.sign_in("owner@other.example", PASSWORD).await;
+    let theirs = platform.get("/admin/tokens", Some(&other)).await;
+    assert!(!theirs.body.contains("ci deploy"), "{}", theirs.body);
+    let foreign = platform
+        .post(&format!("/admin/tokens/{id}/revoke"), &[], Some(&other))
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api_status(&platform, reqwest::Method::GET, "/api/v1/monitors", &token).await,
+        StatusCode::OK
+    );
+
+    // Revoked: the API no longer takes it; the list says so.
+    let revoked = platform
+        .post(&format!("/admin/tokens/{id}/revoke"), &[], Some(&cookie))
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(revoked.location.as_deref(), Some("/admin/tokens"));
+    assert_eq!(
+        api_status(&platform, reqwest::Method::GET, "/api/v1/monitors", &token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let listed = platform.get("/admin/tokens", Some(&cookie)).await;
+    assert!(listed.body.contains("revoked <time"), "{}", listed.body);
+
+    // Audited as the person who did it.
+    let user: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE entity = 'api_token' AND entity_id = $1 AND actor = $2 ORDER BY at",
+    )
+    .bind(id)
+    .bind(format!("user:{user}"))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["create", "revoke"]);
+}

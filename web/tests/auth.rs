@@ -561,3 +561,230 @@ async fn web_sign_ups_are_limited_per_client(pool: PgPool) {
         .unwrap();
     assert_eq!(other.status(), 201);
 }
+
+/// Pause, resume and delete a monitor from the console, as the hydrated page and as plain forms:
+/// each is audited as the person, an editor may, a viewer is told why and changes nothing,
+/// another tenant's monitor id is a 404, a delete needs its confirmation box, and a cross-site
+/// post is refused.
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn the_console_pauses_resumes_and_deletes_monitors(pool: PgPool) {
+    let platform = Platform::start(pool.clone(), Options::default()).await;
+    let origin = ("origin", platform.origin());
+    let cookie = session_pair(&platform.login(PASSWORD, std::slice::from_ref(&origin)).await);
+    let cookie = ("cookie", cookie);
+    let mine = [cookie.clone(), origin.clone()];
+    let plain_form = [
+        cookie.clone(),
+        ("referer", format!("{}/admin", platform.origin())),
+        ("accept", "text/html".into()),
+    ];
+    let added = platform
+        .post(
+            "add_monitor",
+            &[
+                ("name", "Checkout"),
+                ("url", "https://example.com/checkout"),
+            ],
+            &mine,
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let (id, user): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "SELECT m.id, u.id FROM monitors m, users u WHERE m.name = 'Checkout' AND u.email = $1",
+    )
+    .bind(EMAIL)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let id_text = id.to_string();
+    let enabled = || async {
+        sqlx::query_scalar::<_, bool>("SELECT enabled FROM monitors WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    };
+    let audited = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT action FROM audit_log WHERE entity = 'monitor' AND entity_id = $1 AND actor = $2 ORDER BY id",
+        )
+        .bind(id)
+        .bind(format!("user:{user}"))
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let admin_page = || async {
+        platform
+            .http
+            .get(platform.url("/admin"))
+            .header("host", platform.host())
+            .header("cookie", cookie.1.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(admin_page().await.contains("aria-label=\"Pause Checkout\""));
+
+    // Pause (hydrated), resume (plain form: back to the page).
+    let paused = platform
+        .post(
+            "set_monitor_enabled",
+            &[("id", &id_text), ("enabled", "false")],
+            &mine,
+        )
+        .await;
+    assert_eq!(
+        paused.status(),
+        StatusCode::OK,
+        "{}",
+        paused.text().await.unwrap()
+    );
+    assert_eq!(enabled().await, Some(false));
+    let page = admin_page().await;
+    assert!(
+        page.contains("Paused") && page.contains("aria-label=\"Resume Checkout\""),
+        "{page}"
+    );
+    let resumed = platform
+        .post(
+            "set_monitor_enabled",
+            &[("id", &id_text), ("enabled", "true")],
+            &plain_form,
+        )
+        .await;
+    assert_eq!(resumed.status(), StatusCode::FOUND);
+    assert_eq!(enabled().await, Some(true));
+    assert_eq!(audited().await, ["create", "pause", "resume"]);
+
+    // A cross-site post, riding on the cookie: refused.
+    refused(
+        platform
+            .post(
+                "set_monitor_enabled",
+                &[("id", &id_text), ("enabled", "false")],
+                &[cookie.clone(), ("origin", "http://evil.example".into())],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(enabled().await, Some(true));
+
+    // Another tenant's monitor: not found, untouched.
+    let other: uuid::Uuid = {
+        let created: serde_json::Value = platform
+            .http
+            .post(platform.url("/api/v1/tenants"))
+            .json(&json!({ "slug": "other", "name": "Other", "email": "owner@other.example", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = created["api_token"].as_str().unwrap().to_owned();
+        let monitor: serde_json::Value = platform
+            .http
+            .post(platform.url("/api/v1/monitors"))
+            .bearer_auth(token)
+            .json(&json!({ "name": "Theirs", "type": "http", "url": "https://example.org/" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        monitor["id"].as_str().unwrap().parse().unwrap()
+    };
+    for (function, form) in [
+        (
+            "set_monitor_enabled",
+            vec![("id", other.to_string()), ("enabled", "false".into())],
+        ),
+        (
+            "remove_monitor",
+            vec![("id", other.to_string()), ("confirm", "yes".into())],
+        ),
+    ] {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let foreign = platform.post(function, &form, &mine).await;
+        assert_eq!(foreign.status(), StatusCode::NOT_FOUND, "{function}");
+    }
+    let theirs: bool = sqlx::query_scalar("SELECT enabled FROM monitors WHERE id = $1")
+        .bind(other)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(theirs, "the other tenant's monitor is untouched");
+
+    // A viewer is told why and changes nothing; an editor may.
+    let set_role = |role: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE memberships SET role = $2 WHERE user_id = $1")
+                .bind(user)
+                .bind(role)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    set_role("viewer").await;
+    let looked = platform
+        .post(
+            "set_monitor_enabled",
+            &[("id", &id_text), ("enabled", "false")],
+            &mine,
+        )
+        .await;
+    assert_eq!(looked.status(), StatusCode::FORBIDDEN);
+    assert!(looked
+        .text()
+        .await
+        .unwrap()
+        .contains("your role in this tenant is viewer"));
+    let looked = platform
+        .post(
+            "remove_monitor",
+            &[("id", &id_text), ("confirm", "yes")],
+            &mine,
+        )
+        .await;
+    assert_eq!(looked.status(), StatusCode::FORBIDDEN);
+    assert_eq!(enabled().await, Some(true));
+    set_role("editor").await;
+    let paused = platform
+        .post(
+            "set_monitor_enabled",
+            &[("id", &id_text), ("enabled", "false")],
+            &mine,
+        )
+        .await;
+    assert_eq!(paused.status(), StatusCode::OK);
+    assert_eq!(enabled().await, Some(false));
+
+    // Delete: only with the box ticked.
+    let unconfirmed = platform
+        .post("remove_monitor", &[("id", &id_text)], &mine)
+        .await;
+    assert_eq!(unconfirmed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unconfirmed.text().await.unwrap().contains("tick the box"));
+    assert_eq!(enabled().await, Some(false), "still there");
+    let deleted = platform
+        .post(
+            "remove_monitor",
+            &[("id", &id_text), ("confirm", "yes")],
+            &plain_form,
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::FOUND);
+    assert_eq!(enabled().await, None, "gone");
+    assert_eq!(
+        audited().await,
+        ["create", "pause", "resume", "pause", "delete"]
+    );
+    assert!(!admin_page().await.contains("Checkout"));
+}

@@ -474,6 +474,17 @@ pub struct SessionUser {
     pub role: Role,
 }
 
+/// A signed-in person's changes are audited as `user:<id>`.
+impl crate::rest::Actor for SessionUser {
+    fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
+    fn actor(&self) -> String {
+        format!("user:{}", self.user_id)
+    }
+}
+
 impl SessionUser {
     /// Whether the user may change things in the tenant (owner, admin, editor; not a viewer).
     pub fn can_edit(&self) -> bool {

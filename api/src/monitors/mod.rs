@@ -18,6 +18,11 @@ pub const MIN_INTERVAL_SECONDS: i32 = 30;
 pub const MAX_INTERVAL_SECONDS: i32 = 86_400;
 pub const DEFAULT_INTERVAL_SECONDS: i32 = 60;
 
+/// How the audit log and errors name monitors; writes drop the tenant's status snapshot. The API
+/// and the console both write through it.
+pub const MONITOR: crate::rest::write::Resource =
+    crate::rest::write::Resource::new("monitor", "monitors", "monitor");
+
 /// What a token without the `admin` scope sees of a secret value (a monitor header marked
 /// `secret`, a channel config); sent back in a write, it keeps the stored value.
 pub const SECRET_MASK: &str = "********";

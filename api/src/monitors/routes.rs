@@ -2,14 +2,14 @@
 //! marked `secret` read `********` in every create response and, without the `admin` scope, in
 //! reads.
 
-use super::{Monitor, MonitorFilter, MonitorInput};
+use super::{Monitor, MonitorFilter, MonitorInput, MONITOR};
 use crate::accounts::auth::ApiTenant;
 use crate::rest::error::{ApiPath, ApiQuery, ApiResult};
 use crate::rest::input::ApiJson;
 use crate::rest::responses::{
     Invalid, Malformed, MalformedRequest, NeedsToken, NotFound, StaleVersion, WriteForbidden,
 };
-use crate::rest::write::{self, IdempotencyKeyHeader, IfMatchHeader, Resource};
+use crate::rest::write::{self, IdempotencyKeyHeader, IfMatchHeader};
 use crate::rest::{CreateRequest, IfMatch, Page, PageQuery, Tagged};
 use crate::AppState;
 use axum::extract::State;
@@ -19,8 +19,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use uuid::Uuid;
-
-const MONITOR: Resource = Resource::new("monitor", "monitors", "monitor");
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -58,7 +58,7 @@ pub async fn landing_after_sign_in(db: &sqlx::PgPool, secret: &str) -> &'static 
     }
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -70,7 +70,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     (status, Html(html)).into_response()
 }
 
-fn error_html(message: &str) -> String {
+pub(super) fn error_html(message: &str) -> String {
     format!(
         "<p class=\"error\" role=\"alert\">{}</p>",
         html_escape(message)
@@ -78,7 +78,7 @@ fn error_html(message: &str) -> String {
 }
 
 /// A refused request as a page: the problem's message and status (`Retry-After` for a 429).
-fn refused(title: &str, e: ApiError, retry: &str) -> Response {
+pub(super) fn refused(title: &str, e: ApiError, retry: &str) -> Response {
     let status = e.status();
     let (message, retry_after) = match &e {
         ApiError::Validation(problems) => (
@@ -115,7 +115,7 @@ fn refused(title: &str, e: ApiError, retry: &str) -> Response {
 }
 
 /// The same-origin check of the other forms: `Some` 403 page when the post is refused.
-fn cross_site(headers: &HeaderMap, post: FormPost) -> Option<Response> {
+pub(super) fn cross_site(headers: &HeaderMap, post: FormPost) -> Option<Response> {
     check_same_origin(headers, post).err().map(|e| {
         let message = match e {
             leptos::prelude::ServerFnError::ServerError(m) => m,
@@ -125,7 +125,10 @@ fn cross_site(headers: &HeaderMap, post: FormPost) -> Option<Response> {
     })
 }
 
-async fn signed_in(web: &WebState, headers: &HeaderMap) -> Option<(String, SessionUser)> {
+pub(super) async fn signed_in(
+    web: &WebState,
+    headers: &HeaderMap,
+) -> Option<(String, SessionUser)> {
     let secret = cookie(headers, SESSION_COOKIE)?;
     let user = session_user(&web.app.db, &secret).await.ok().flatten()?;
     Some((secret, user))

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod headers;
 pub mod pages;
 pub mod subscribe;
+pub mod tokens;
 
 use crate::app::{shell, App};
 use crate::public::render::{PublicSite, RenderConfig};
@@ -84,6 +85,7 @@ pub fn router_with_site(
         })
         .merge(subscribe::page_routes())
         .merge(account::routes())
+        .merge(tokens::routes())
         .fallback(leptos_axum::file_and_error_handler::<WebState, _>(shell))
         .with_state(web_state.clone())
         .layer(axum::middleware::from_fn_with_state(

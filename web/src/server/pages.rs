@@ -459,6 +459,8 @@ pub async fn admin_view() -> Result<AdminView, ServerFnError> {
                     .unwrap_or("unknown")
                     .to_owned();
                 AdminMonitor {
+                    id: m.id.to_string(),
+                    enabled: m.enabled,
                     target: m.spec.target(),
                     interval_seconds: m.interval_seconds,
                     status_label: views::status_label(&status).to_owned(),
@@ -479,25 +481,142 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
     let input: api::monitors::MonitorInput =
         serde_json::from_value(serde_json::json!({ "name": name, "type": "http", "url": url }))
             .map_err(|e| ServerFnError::new(format!("invalid monitor: {e}")))?;
-    api::monitors::create(
+    let monitor = api::monitors::create(
         &state.app.db,
         user.tenant_id,
         &input,
         &state.app.config.regions,
     )
     .await
-    .map_err(|e| match e {
-        ApiError::Validation(problems) => ServerFnError::new(
-            problems
-                .iter()
-                .map(|p| format!("{}: {}", p.field, p.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+    .map_err(console_error)?;
+    // Audited as the person, like an API write as its token; drops the page snapshot.
+    api::rest::write::record(
+        &state.app,
+        &user,
+        &api::monitors::MONITOR,
+        "create",
+        Some(monitor.id),
+        serde_json::json!({ "name": monitor.name }),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// A refused console write as the message the person sees: the API's own problems (field and
+/// message), its 4xx texts, or the plain message of [`internal`].
+fn console_error(e: ApiError) -> ServerFnError {
+    match e {
+        ApiError::Validation(problems) => {
+            set_status(StatusCode::UNPROCESSABLE_ENTITY);
+            ServerFnError::new(
+                problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        }
+        other if other.status().is_client_error() => {
+            set_status(other.status());
+            ServerFnError::new(other.to_string())
+        }
         other => internal(other),
+    }
+}
+
+/// The monitor `id` of this tenant (a 404 for another tenant's or a malformed id).
+async fn own_monitor(
+    state: &WebState,
+    user: &SessionUser,
+    id: &str,
+) -> Result<api::monitors::Monitor, ServerFnError> {
+    let id: uuid::Uuid = id.trim().parse().map_err(|_| {
+        set_status(StatusCode::NOT_FOUND);
+        ServerFnError::new("no such monitor")
     })?;
-    state.app.status.invalidate(user.tenant_id);
-    state.app.forget_page(user.tenant_id);
+    api::monitors::get(&state.app.db, user.tenant_id, id)
+        .await
+        .map_err(console_error)
+}
+
+/// Pauses (`enabled = false`: no more checks, no alerts) or resumes a monitor from the console.
+pub async fn set_monitor_enabled(id: String, enabled: bool) -> Result<(), ServerFnError> {
+    let state = state()?;
+    check_same_origin(&headers().await?, FormPost::SignedIn)?;
+    let user = signed_in(&state).await?;
+    require_editor(&user)?;
+    let stored = own_monitor(&state, &user, &id).await?;
+    if stored.enabled == enabled {
+        return Ok(());
+    }
+    let input = api::monitors::MonitorInput {
+        name: stored.name.clone(),
+        spec: stored.spec,
+        interval_seconds: stored.interval_seconds,
+        regions: stored.regions,
+        enabled,
+        component_id: stored.component_id,
+        confirmation: stored.confirmation,
+    };
+    // Against the version read: a change made meanwhile is not overwritten.
+    let changed = api::monitors::replace(
+        &state.app.db,
+        user.tenant_id,
+        stored.id,
+        Some(stored.version),
+        &input,
+        &state.app.config.regions,
+    )
+    .await
+    .map_err(console_error)?;
+    if changed.is_none() {
+        set_status(StatusCode::CONFLICT);
+        return Err(ServerFnError::new(
+            "the monitor changed meanwhile: reload the page and try again",
+        ));
+    }
+    api::rest::write::record(
+        &state.app,
+        &user,
+        &api::monitors::MONITOR,
+        if enabled { "resume" } else { "pause" },
+        Some(stored.id),
+        serde_json::json!({ "name": stored.name }),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// Deletes a monitor from the console; the form must carry `confirm` (a required checkbox, so
+/// the browser asks without JavaScript).
+pub async fn remove_monitor(id: String, confirm: Option<String>) -> Result<(), ServerFnError> {
+    let state = state()?;
+    check_same_origin(&headers().await?, FormPost::SignedIn)?;
+    let user = signed_in(&state).await?;
+    require_editor(&user)?;
+    let stored = own_monitor(&state, &user, &id).await?;
+    if confirm.as_deref() != Some("yes") {
+        set_status(StatusCode::UNPROCESSABLE_ENTITY);
+        return Err(ServerFnError::new(format!(
+            "confirm: tick the box to delete {:?} and its state",
+            stored.name
+        )));
+    }
+    api::monitors::delete(&state.app.db, user.tenant_id, stored.id, None)
+        .await
+        .map_err(console_error)?;
+    api::rest::write::record(
+        &state.app,
+        &user,
+        &api::monitors::MONITOR,
+        "delete",
+        Some(stored.id),
+        serde_json::json!({ "name": stored.name }),
+    )
+    .await
+    .map_err(internal)?;
     Ok(())
 }
 
