@@ -8,6 +8,7 @@ pub mod checkers;
 pub mod components;
 pub mod config;
 pub mod engine;
+pub mod heartbeats;
 pub mod incidents;
 pub mod maintenance;
 pub mod monitors;
@@ -357,6 +358,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(openapi::document))
         .merge(monitors::routes())
+        .merge(heartbeats::routes())
         .merge(components::routes())
         .merge(incidents::routes())
         .merge(engine::routes())

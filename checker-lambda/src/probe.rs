@@ -575,6 +575,9 @@ impl Prober {
                         MonitorSpec::Tcp(tcp) => self.check_tcp(tcp, &mut attempt).await,
                         MonitorSpec::Dns(dns) => self.check_dns(dns, &mut attempt).await,
                         MonitorSpec::Tls(tls) => self.check_tls(tls, &mut attempt).await,
+                        MonitorSpec::Heartbeat(_) => Err(ProbeError::InvalidSpec(
+                            "a heartbeat monitor is called by its job, not probed".into(),
+                        )),
                     }
                 };
                 let timed = tokio::time::timeout(Duration::from_millis(ms.into()), run).await;

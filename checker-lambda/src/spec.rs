@@ -78,6 +78,103 @@ pub enum MonitorSpec {
     Tcp(TcpSpec),
     Dns(DnsSpec),
     Tls(TlsSpec),
+    /// Pushed, not probed: the job calls the monitor's secret URL (see the API's heartbeats).
+    Heartbeat(HeartbeatSpec),
+}
+
+/// The shortest and longest period of a heartbeat monitor.
+pub const MIN_HEARTBEAT_PERIOD_SECONDS: u32 = 30;
+pub const MAX_HEARTBEAT_PERIOD_SECONDS: u32 = 31 * 86_400;
+/// The longest grace after an expected ping.
+pub const MAX_HEARTBEAT_GRACE_SECONDS: u32 = 86_400;
+pub const DEFAULT_HEARTBEAT_GRACE_SECONDS: u32 = 60;
+
+/// When a job is expected to call in: every `period_seconds`, or at each time of a five-field
+/// `cron` expression in `timezone`; late by more than `grace_seconds`, the monitor is down. The
+/// cron expression and the zone are checked by the API (`api::heartbeats::schedule`), which owns
+/// the clock; the checkers never run these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeartbeatSpec {
+    /// Expected at least this often, in seconds (30 to 2,678,400). Give this or `cron`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<u32>,
+    /// Expected at each time of this cron expression (minute hour day-of-month month
+    /// day-of-week, e.g. `0 3 * * *`), in `timezone`. Give this or `period_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// IANA zone of `cron` (e.g. `Europe/Paris`; default `UTC`).
+    #[serde(default = "utc_zone")]
+    pub timezone: String,
+    /// How late a ping may be before the monitor is down, in seconds (0 to 86,400; default 60).
+    #[serde(default = "default_heartbeat_grace")]
+    pub grace_seconds: u32,
+}
+
+fn utc_zone() -> String {
+    "UTC".into()
+}
+
+fn default_heartbeat_grace() -> u32 {
+    DEFAULT_HEARTBEAT_GRACE_SECONDS
+}
+
+impl HeartbeatSpec {
+    /// Every `period_seconds`, with the default grace.
+    pub fn every(period_seconds: u32) -> Self {
+        Self {
+            period_seconds: Some(period_seconds),
+            cron: None,
+            timezone: utc_zone(),
+            grace_seconds: DEFAULT_HEARTBEAT_GRACE_SECONDS,
+        }
+    }
+
+    fn validate_into(&self, errors: &mut Vec<FieldError>) {
+        match (&self.period_seconds, &self.cron) {
+            (None, None) => errors.push(field_error(
+                "period_seconds",
+                "give period_seconds or cron: how often the job calls in",
+            )),
+            (Some(_), Some(_)) => errors.push(field_error(
+                "cron",
+                "give period_seconds or cron, not both",
+            )),
+            (Some(period), None)
+                if !(MIN_HEARTBEAT_PERIOD_SECONDS..=MAX_HEARTBEAT_PERIOD_SECONDS)
+                    .contains(period) =>
+            {
+                errors.push(field_error(
+                    "period_seconds",
+                    format!(
+                        "must be {MIN_HEARTBEAT_PERIOD_SECONDS} to {MAX_HEARTBEAT_PERIOD_SECONDS} seconds (31 days)"
+                    ),
+                ))
+            }
+            (None, Some(cron)) if cron.trim().is_empty() || cron.len() > 100 => errors.push(
+                field_error("cron", "must be a cron expression of 1 to 100 characters"),
+            ),
+            _ => {}
+        }
+        if self.timezone.is_empty()
+            || self.timezone.len() > 64
+            || !self
+                .timezone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+        {
+            errors.push(field_error(
+                "timezone",
+                "must be an IANA time zone name such as UTC or Europe/Paris",
+            ));
+        }
+        if self.grace_seconds > MAX_HEARTBEAT_GRACE_SECONDS {
+            errors.push(field_error(
+                "grace_seconds",
+                format!("must be 0 to {MAX_HEARTBEAT_GRACE_SECONDS} seconds"),
+            ));
+        }
+    }
 }
 
 /// How often a failed (down) check is tried again within one run, and how long to wait.
@@ -928,6 +1025,7 @@ impl MonitorSpec {
             MonitorSpec::Tcp(spec) => spec.validate_into(&mut errors),
             MonitorSpec::Dns(spec) => spec.validate_into(&mut errors),
             MonitorSpec::Tls(spec) => spec.validate_into(&mut errors),
+            MonitorSpec::Heartbeat(spec) => spec.validate_into(&mut errors),
         }
         errors
     }
@@ -960,14 +1058,20 @@ impl MonitorSpec {
         }
     }
 
-    /// The `type` tag: `http`, `tcp`, `dns` or `tls`.
+    /// The `type` tag: `http`, `tcp`, `dns`, `tls` or `heartbeat`.
     pub fn kind(&self) -> &'static str {
         match self {
             MonitorSpec::Http(_) => "http",
             MonitorSpec::Tcp(_) => "tcp",
             MonitorSpec::Dns(_) => "dns",
             MonitorSpec::Tls(_) => "tls",
+            MonitorSpec::Heartbeat(_) => "heartbeat",
         }
+    }
+
+    /// Whether checkers probe it (every kind but `heartbeat`, which its job pushes).
+    pub fn is_probed(&self) -> bool {
+        !matches!(self, MonitorSpec::Heartbeat(_))
     }
 
     /// A human label for what is checked: the URL, `host:port`, or `TYPE host` for DNS.
@@ -985,6 +1089,11 @@ impl MonitorSpec {
             MonitorSpec::Tcp(spec) => host_port(&spec.host, spec.port),
             MonitorSpec::Tls(spec) => host_port(&spec.host, spec.port),
             MonitorSpec::Dns(spec) => format!("{} {}", spec.record_type.as_str(), spec.host),
+            MonitorSpec::Heartbeat(spec) => match (&spec.period_seconds, &spec.cron) {
+                (Some(period), _) => format!("heartbeat every {period} s"),
+                (None, Some(cron)) => format!("heartbeat at `{cron}` ({})", spec.timezone),
+                (None, None) => "heartbeat".into(),
+            },
         }
     }
 
@@ -994,6 +1103,7 @@ impl MonitorSpec {
             MonitorSpec::Tcp(spec) => spec.timeout_ms,
             MonitorSpec::Dns(spec) => spec.timeout_ms,
             MonitorSpec::Tls(spec) => spec.timeout_ms,
+            MonitorSpec::Heartbeat(_) => 0,
         }
     }
 
@@ -1003,6 +1113,7 @@ impl MonitorSpec {
             MonitorSpec::Tcp(spec) => spec.degraded_above_ms,
             MonitorSpec::Dns(spec) => spec.degraded_above_ms,
             MonitorSpec::Tls(spec) => spec.degraded_above_ms,
+            MonitorSpec::Heartbeat(_) => None,
         }
     }
 
@@ -1020,6 +1131,7 @@ impl MonitorSpec {
             MonitorSpec::Tcp(s) => (s.retries, s.retry_backoff_ms),
             MonitorSpec::Dns(s) => (s.retries, s.retry_backoff_ms),
             MonitorSpec::Tls(s) => (s.retries, s.retry_backoff_ms),
+            MonitorSpec::Heartbeat(_) => (0, 0),
         };
         RetryPolicy {
             retries,

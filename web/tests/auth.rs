@@ -570,7 +570,11 @@ async fn web_sign_ups_are_limited_per_client(pool: PgPool) {
 async fn the_console_pauses_resumes_and_deletes_monitors(pool: PgPool) {
     let platform = Platform::start(pool.clone(), Options::default()).await;
     let origin = ("origin", platform.origin());
-    let cookie = session_pair(&platform.login(PASSWORD, std::slice::from_ref(&origin)).await);
+    let cookie = session_pair(
+        &platform
+            .login(PASSWORD, std::slice::from_ref(&origin))
+            .await,
+    );
     let cookie = ("cookie", cookie);
     let mine = [cookie.clone(), origin.clone()];
     let plain_form = [

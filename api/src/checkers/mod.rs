@@ -101,7 +101,8 @@ pub async fn work_plan(
            EXISTS (SELECT 1 FROM monitor_state ms WHERE ms.monitor_id = m.id AND ms.state <> 'operational') \
          FROM monitors m \
          LEFT JOIN monitor_region_state s ON s.monitor_id = m.id AND s.region = $1 \
-         WHERE m.enabled AND (cardinality(m.regions) = 0 OR $1 = ANY (m.regions)) \
+         WHERE m.enabled AND m.kind <> 'heartbeat' \
+           AND (cardinality(m.regions) = 0 OR $1 = ANY (m.regions)) \
            AND ($2::uuid[] IS NULL OR m.id = ANY ($2)) \
          ORDER BY m.id",
     )

@@ -126,6 +126,27 @@ pub struct Monitor {
 crate::rest::write::row!(Monitor);
 
 impl MonitorInput {
+    /// The regions column: a heartbeat monitor's is its pseudo-region
+    /// ([`crate::heartbeats::REGION`]), so the engine's per-region state and quorum apply as to
+    /// any monitor and no checker's plan ever holds it.
+    fn stored_regions(&self) -> Vec<String> {
+        match self.spec {
+            MonitorSpec::Heartbeat(_) => vec![crate::heartbeats::REGION.to_owned()],
+            _ => self.regions.clone(),
+        }
+    }
+
+    /// The confirmation stored: a heartbeat monitor left at the defaults recovers on its first
+    /// good ping (a daily job would otherwise stay down for two days).
+    fn stored_confirmation(&self) -> Confirmation {
+        let mut confirmation = self.confirmation;
+        if matches!(self.spec, MonitorSpec::Heartbeat(_)) && confirmation == Confirmation::default()
+        {
+            confirmation.recoveries = 1;
+        }
+        confirmation
+    }
+
     /// Field-level checks; the spec is checked by the same code the checker runs.
     pub fn validate(&self, known_regions: &[String]) -> ApiResult<()> {
         let mut problems: Vec<FieldProblem> = Vec::new();
@@ -153,6 +174,25 @@ impl MonitorInput {
                     self.interval_seconds
                 ),
             });
+        }
+        if let MonitorSpec::Heartbeat(heartbeat) = &self.spec {
+            problems.extend(crate::heartbeats::schedule::problems(heartbeat));
+            // Pushed, not probed: its one "region" is the heartbeat itself.
+            if !(self.regions.is_empty() || self.regions == [crate::heartbeats::REGION]) {
+                problems.push(FieldProblem {
+                    field: "regions".into(),
+                    message: format!(
+                        "a heartbeat monitor is not checked from regions: leave regions empty (it is stored as [{:?}])",
+                        crate::heartbeats::REGION
+                    ),
+                });
+            }
+            problems.extend(self.confirmation.problems(1, ""));
+            return if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(ApiError::Validation(problems))
+            };
         }
         let region_count = if self.regions.is_empty() {
             known_regions.len()
@@ -251,6 +291,7 @@ pub async fn create(
     }
     input.validate(known_regions)?;
     let spec = serde_json::to_value(&input.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let confirmation = input.stored_confirmation();
     // Counted and inserted under the tenant's lock: concurrent creates cannot pass the plan.
     let mut tx = db.begin().await?;
     crate::accounts::limits::reserve(
@@ -272,15 +313,15 @@ pub async fn create(
     .bind(spec_kind(&input.spec))
     .bind(spec)
     .bind(input.interval_seconds)
-    .bind(&input.regions)
+    .bind(input.stored_regions())
     .bind(input.enabled)
     .bind(input.component_id)
-    .bind(input.confirmation.regions)
-    .bind(input.confirmation.failures)
-    .bind(input.confirmation.recoveries)
-    .bind(input.confirmation.regional_outage_after_seconds)
-    .bind(input.confirmation.flapping_changes)
-    .bind(input.confirmation.flapping_window_minutes)
+    .bind(confirmation.regions)
+    .bind(confirmation.failures)
+    .bind(confirmation.recoveries)
+    .bind(confirmation.regional_outage_after_seconds)
+    .bind(confirmation.flapping_changes)
+    .bind(confirmation.flapping_window_minutes)
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| write_error(e, input))?;
@@ -350,6 +391,7 @@ pub async fn replace(
     input.validate(known_regions)?;
     check_plan(db, tenant_id, input).await?;
     let spec = serde_json::to_value(&input.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let confirmation = input.stored_confirmation();
     let row: Option<MonitorRow> = sqlx::query_as(&format!(
         "UPDATE monitors SET name = $4, kind = $5, spec = $6, interval_seconds = $7, regions = $8, \
          enabled = $9, component_id = $10, confirm_quorum = $11, confirm_failures = $12, \
@@ -364,18 +406,26 @@ pub async fn replace(
     .bind(spec_kind(&input.spec))
     .bind(spec)
     .bind(input.interval_seconds)
-    .bind(&input.regions)
+    .bind(input.stored_regions())
     .bind(input.enabled)
     .bind(input.component_id)
-    .bind(input.confirmation.regions)
-    .bind(input.confirmation.failures)
-    .bind(input.confirmation.recoveries)
-    .bind(input.confirmation.regional_outage_after_seconds)
-    .bind(input.confirmation.flapping_changes)
-    .bind(input.confirmation.flapping_window_minutes)
+    .bind(confirmation.regions)
+    .bind(confirmation.failures)
+    .bind(confirmation.recoveries)
+    .bind(confirmation.regional_outage_after_seconds)
+    .bind(confirmation.flapping_changes)
+    .bind(confirmation.flapping_window_minutes)
     .fetch_optional(db)
     .await
     .map_err(|e| write_error(e, input))?;
+    if row.is_some() {
+        // A heartbeat's schedule may have changed: the sweeper works its deadline out again.
+        sqlx::query("UPDATE heartbeats SET due_by = NULL WHERE tenant_id = $1 AND monitor_id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(db)
+            .await?;
+    }
     row.map(from_row).transpose()
 }
 
