@@ -489,18 +489,28 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
     )
     .await
     .map_err(console_error)?;
-    // Audited as the person, like an API write as its token; drops the page snapshot.
+    audit_monitor(&state, &user, "create", &monitor).await?;
+    Ok(())
+}
+
+/// Records a console change of `monitor` as the person's (like an API write as its token's)
+/// and drops the tenant's page snapshot.
+async fn audit_monitor(
+    state: &WebState,
+    user: &SessionUser,
+    action: &str,
+    monitor: &api::monitors::Monitor,
+) -> Result<(), ServerFnError> {
     api::rest::write::record(
         &state.app,
-        &user,
+        user,
         &api::monitors::MONITOR,
-        "create",
+        action,
         Some(monitor.id),
         serde_json::json!({ "name": monitor.name }),
     )
     .await
-    .map_err(internal)?;
-    Ok(())
+    .map_err(internal)
 }
 
 /// A refused console write as the message the person sees: the API's own problems (field and
@@ -552,9 +562,9 @@ pub async fn set_monitor_enabled(id: String, enabled: bool) -> Result<(), Server
     }
     let input = api::monitors::MonitorInput {
         name: stored.name.clone(),
-        spec: stored.spec,
+        spec: stored.spec.clone(),
         interval_seconds: stored.interval_seconds,
-        regions: stored.regions,
+        regions: stored.regions.clone(),
         enabled,
         component_id: stored.component_id,
         confirmation: stored.confirmation,
@@ -576,16 +586,13 @@ pub async fn set_monitor_enabled(id: String, enabled: bool) -> Result<(), Server
             "the monitor changed meanwhile: reload the page and try again",
         ));
     }
-    api::rest::write::record(
-        &state.app,
+    audit_monitor(
+        &state,
         &user,
-        &api::monitors::MONITOR,
         if enabled { "resume" } else { "pause" },
-        Some(stored.id),
-        serde_json::json!({ "name": stored.name }),
+        &stored,
     )
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(())
 }
 
@@ -607,16 +614,7 @@ pub async fn remove_monitor(id: String, confirm: Option<String>) -> Result<(), S
     api::monitors::delete(&state.app.db, user.tenant_id, stored.id, None)
         .await
         .map_err(console_error)?;
-    api::rest::write::record(
-        &state.app,
-        &user,
-        &api::monitors::MONITOR,
-        "delete",
-        Some(stored.id),
-        serde_json::json!({ "name": stored.name }),
-    )
-    .await
-    .map_err(internal)?;
+    audit_monitor(&state, &user, "delete", &stored).await?;
     Ok(())
 }
 

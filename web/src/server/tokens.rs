@@ -63,6 +63,14 @@ async fn admin(web: &WebState, headers: &HeaderMap) -> Result<SessionUser, Respo
     Ok(user)
 }
 
+/// [`admin`] for a form post, after the same-origin check of the other forms.
+async fn admin_post(web: &WebState, headers: &HeaderMap) -> Result<SessionUser, Response> {
+    if let Some(refusal) = cross_site(headers, FormPost::SignedIn) {
+        return Err(refusal);
+    }
+    admin(web, headers).await
+}
+
 #[derive(Deserialize, Default)]
 struct ListQuery {
     #[serde(default)]
@@ -224,10 +232,7 @@ async fn create_submit(
     headers: HeaderMap,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    if let Some(refusal) = cross_site(&headers, FormPost::SignedIn) {
-        return refusal;
-    }
-    let user = match admin(&web, &headers).await {
+    let user = match admin_post(&web, &headers).await {
         Ok(user) => user,
         Err(response) => return response,
     };
@@ -289,10 +294,7 @@ async fn revoke_submit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(refusal) = cross_site(&headers, FormPost::SignedIn) {
-        return refusal;
-    }
-    let user = match admin(&web, &headers).await {
+    let user = match admin_post(&web, &headers).await {
         Ok(user) => user,
         Err(response) => return response,
     };
