@@ -175,6 +175,18 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
     crate::server::pages::add_monitor(name, url).await
 }
 
+/// Adds a heartbeat monitor from the console form.
+#[server(prefix = "/rpc", endpoint = "add_heartbeat")]
+pub async fn add_heartbeat(
+    name: String,
+    period_seconds: String,
+    cron: String,
+    timezone: String,
+    grace_seconds: String,
+) -> Result<(), ServerFnError> {
+    crate::server::pages::add_heartbeat(name, period_seconds, cron, timezone, grace_seconds).await
+}
+
 /// Pauses or resumes a monitor from the console.
 #[server(prefix = "/rpc", endpoint = "set_monitor_enabled")]
 pub async fn set_monitor_enabled(id: String, enabled: bool) -> Result<(), ServerFnError> {
@@ -193,12 +205,14 @@ fn AdminPage() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let toggle = ServerAction::<SetMonitorEnabled>::new();
     let remove = ServerAction::<RemoveMonitor>::new();
+    let add_beat = ServerAction::<AddHeartbeat>::new();
     let admin = Resource::new(
         move || {
             (
                 add.version().get(),
                 toggle.version().get(),
                 remove.version().get(),
+                add_beat.version().get(),
             )
         },
         |_| load_admin(),
@@ -208,7 +222,7 @@ fn AdminPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match admin.await {
-                    Ok(view) => view! { <AdminBody view add logout toggle remove/> }.into_any(),
+                    Ok(view) => view! { <AdminBody view add logout toggle remove add_beat/> }.into_any(),
                     Err(e) => view! { <section class="card"><p class="error">{error_text(&e)}</p><a href="/login">"Sign in"</a></section> }.into_any(),
                 }
             })}
@@ -223,6 +237,7 @@ fn AdminBody(
     logout: ServerAction<Logout>,
     toggle: ServerAction<SetMonitorEnabled>,
     remove: ServerAction<RemoveMonitor>,
+    add_beat: ServerAction<AddHeartbeat>,
 ) -> impl IntoView {
     let AdminView {
         tenant_name,
@@ -258,6 +273,8 @@ fn AdminBody(
                         let (id_toggle, id_remove) = (m.id.clone(), m.id.clone());
                         let toggle_label = format!("{} {}", if m.enabled { "Pause" } else { "Resume" }, m.name);
                         let remove_label = format!("Delete {}", m.name);
+                        let beat_action = format!("/admin/monitors/{}/heartbeat-url", m.id);
+                        let beat_label = format!("Get the ping URL of {}", m.name);
                         view! {
                         <tr data-monitor=name>
                             <td>{m.name}</td><td><code>{m.target}</code></td><td>{format!("{} s", m.interval_seconds)}</td>
@@ -268,6 +285,12 @@ fn AdminBody(
                                     <input type="hidden" name="enabled" value=if m.enabled { "false" } else { "true" }/>
                                     <button type="submit" aria-label=toggle_label>{if m.enabled { "Pause" } else { "Resume" }}</button>
                                 </ActionForm>
+                                {m.heartbeat.then(|| view! {
+                                    // A plain post: the answer page shows the URL once.
+                                    <form method="post" action=beat_action>
+                                        <button type="submit" aria-label=beat_label>"Ping URL"</button>
+                                    </form>
+                                })}
                                 <ActionForm action=remove>
                                     <input type="hidden" name="id" value=id_remove/>
                                     <label><input type="checkbox" name="confirm" value="yes" required/>" sure"</label>
@@ -289,6 +312,19 @@ fn AdminBody(
                 <button type="submit">"Add monitor"</button>
             </ActionForm>
             {move || add.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error">{error_text(&e)}</p> })}
+        </section>
+        <section class="card">
+            <h2>"Add a heartbeat monitor"</h2>
+            <p class="muted">"For jobs no probe can reach: the job calls the monitor's URL (\"Ping URL\" above, once added); late by more than the grace, it is down."</p>
+            <ActionForm action=add_beat>
+                <label>"Name" <input name="name" required maxlength="100"/></label>
+                <label>"Every (seconds)" <input name="period_seconds" inputmode="numeric" placeholder="3600"/></label>
+                <label>"or at (cron)" <input name="cron" placeholder="0 3 * * *"/></label>
+                <label>"Time zone of the cron" <input name="timezone" placeholder="UTC"/></label>
+                <label>"Grace (seconds)" <input name="grace_seconds" inputmode="numeric" placeholder="60"/></label>
+                <button type="submit">"Add heartbeat"</button>
+            </ActionForm>
+            {move || add_beat.value().get().and_then(|r| r.err()).map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })}
         </section>
     }
 }

@@ -25,6 +25,8 @@ pub struct AdminMonitor {
     pub name: String,
     /// Paused monitors are not checked; the console offers Resume instead of Pause.
     pub enabled: bool,
+    /// A heartbeat monitor (its job calls in): the console offers its ping URL.
+    pub heartbeat: bool,
     pub target: String,
     pub interval_seconds: i32,
     pub status: String,

@@ -792,3 +792,146 @@ async fn the_console_pauses_resumes_and_deletes_monitors(pool: PgPool) {
     );
     assert!(!admin_page().await.contains("Checkout"));
 }
+
+/// A heartbeat monitor from the console: added by its form (the API's messages on a bad one),
+/// its ping URL issued by a plain post and shown once (never cached), which the job's call then
+/// reaches; a viewer may not issue one, another tenant's monitor is a 404.
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn the_console_adds_a_heartbeat_and_shows_its_url_once(pool: PgPool) {
+    let platform = Platform::start(pool.clone(), Options::default()).await;
+    let origin = ("origin", platform.origin());
+    let cookie = (
+        "cookie",
+        session_pair(
+            &platform
+                .login(PASSWORD, std::slice::from_ref(&origin))
+                .await,
+        ),
+    );
+    let mine = [cookie.clone(), origin.clone()];
+    let bad = platform
+        .post(
+            "add_heartbeat",
+            &[
+                ("name", "Backup"),
+                ("period_seconds", ""),
+                ("cron", "0 3 * * *"),
+                ("timezone", "Mars/Olympus"),
+                ("grace_seconds", ""),
+            ],
+            &mine,
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad
+        .text()
+        .await
+        .unwrap()
+        .contains("timezone: unknown time zone"));
+    let added = platform
+        .post(
+            "add_heartbeat",
+            &[
+                ("name", "Backup"),
+                ("period_seconds", ""),
+                ("cron", "0 3 * * *"),
+                ("timezone", "Europe/Paris"),
+                ("grace_seconds", "900"),
+            ],
+            &mine,
+        )
+        .await;
+    assert_eq!(
+        added.status(),
+        StatusCode::OK,
+        "{}",
+        added.text().await.unwrap()
+    );
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM monitors WHERE name = 'Backup'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let console = platform
+        .http
+        .get(platform.url("/admin"))
+        .header("host", platform.host())
+        .header("cookie", cookie.1.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let action = format!("action=\"/admin/monitors/{id}/heartbeat-url\"");
+    assert!(console.contains(&action), "{console}");
+
+    let issue = |cookie: String, monitor: uuid::Uuid| {
+        let platform = &platform;
+        async move {
+            platform
+                .http
+                .post(platform.url(&format!("/admin/monitors/{monitor}/heartbeat-url")))
+                .header("host", platform.host())
+                .header("origin", platform.origin())
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let shown = issue(cookie.1.clone(), id).await;
+    assert_eq!(shown.status(), StatusCode::CREATED);
+    assert_eq!(shown.headers()["cache-control"], "no-store");
+    let page = shown.text().await.unwrap();
+    let at = page
+        .find("id=\"ping-url\" readonly size=\"70\" value=\"")
+        .unwrap();
+    let url = &page[at..];
+    let url = &url[url.find("value=\"").unwrap() + 7..];
+    let url = &url[..url.find('"').unwrap()];
+    let path = &url[url.find("/api/v1/heartbeats/hb_").expect("a heartbeat URL")..];
+    let ping = platform.http.get(platform.url(path)).send().await.unwrap();
+    assert_eq!(ping.status(), StatusCode::OK);
+    let pinged: bool =
+        sqlx::query_scalar("SELECT last_ping_ok FROM heartbeats WHERE monitor_id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(pinged);
+
+    // A cross-site post issues nothing; a viewer is told why; another tenant's id is a 404.
+    let forged = platform
+        .http
+        .post(platform.url(&format!("/admin/monitors/{id}/heartbeat-url")))
+        .header("host", platform.host())
+        .header("origin", "http://evil.example")
+        .header("cookie", cookie.1.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let still = platform.http.get(platform.url(path)).send().await.unwrap();
+    assert_ne!(
+        still.status(),
+        StatusCode::NOT_FOUND,
+        "the URL was not rotated"
+    );
+    sqlx::query("UPDATE memberships SET role = 'viewer'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let refused = issue(cookie.1.clone(), id).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("Your role in this tenant is viewer"));
+    sqlx::query("UPDATE memberships SET role = 'owner'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let foreign = issue(cookie.1.clone(), uuid::Uuid::new_v4()).await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+}

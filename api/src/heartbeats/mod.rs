@@ -75,7 +75,23 @@ pub async fn issue_url(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
     who.require_write()?;
-    let monitor = crate::monitors::get(&state.db, who.tenant_id, id).await?;
+    let urls = issue(&state, &who, id).await?;
+    let mut response = (StatusCode::CREATED, Json(urls)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Issues (or rotates) the URLs of heartbeat monitor `id` of `who`'s tenant, audited as `who`:
+/// the API's route and the console's page both call this. The caller checks the right to write.
+pub async fn issue(
+    state: &AppState,
+    who: &impl crate::rest::Actor,
+    id: Uuid,
+) -> ApiResult<HeartbeatUrl> {
+    let tenant_id = who.tenant_id();
+    let monitor = crate::monitors::get(&state.db, tenant_id, id).await?;
     if !matches!(monitor.spec, MonitorSpec::Heartbeat(_)) {
         return Err(ApiError::field(
             "type",
@@ -96,13 +112,13 @@ pub async fn issue_url(
          ON CONFLICT (monitor_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, issued_at = now()",
     )
     .bind(id)
-    .bind(who.tenant_id)
+    .bind(tenant_id)
     .bind(secret_hash(&token))
     .execute(&mut *tx)
     .await?;
     crate::rest::audit(
         &mut *tx,
-        &who,
+        who,
         "issue_heartbeat_url",
         "monitor",
         Some(id),
@@ -111,18 +127,10 @@ pub async fn issue_url(
     .await?;
     tx.commit().await?;
     let url = format!("{}/api/v1/heartbeats/{token}", state.platform_url);
-    let mut response = (
-        StatusCode::CREATED,
-        Json(HeartbeatUrl {
-            fail_url: format!("{url}/fail"),
-            url,
-        }),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(HeartbeatUrl {
+        fail_url: format!("{url}/fail"),
+        url,
+    })
 }
 
 /// A job's success.

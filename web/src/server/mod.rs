@@ -5,6 +5,7 @@ pub mod account;
 pub mod config;
 pub mod demo;
 pub mod headers;
+pub mod heartbeats;
 pub mod pages;
 pub mod subscribe;
 pub mod tokens;
@@ -86,6 +87,7 @@ pub fn router_with_site(
         .merge(subscribe::page_routes())
         .merge(account::routes())
         .merge(tokens::routes())
+        .merge(heartbeats::routes())
         .fallback(leptos_axum::file_and_error_handler::<WebState, _>(shell))
         .with_state(web_state.clone())
         .layer(axum::middleware::from_fn_with_state(

@@ -461,6 +461,7 @@ pub async fn admin_view() -> Result<AdminView, ServerFnError> {
                 AdminMonitor {
                     id: m.id.to_string(),
                     enabled: m.enabled,
+                    heartbeat: !m.spec.is_probed(),
                     target: m.spec.target(),
                     interval_seconds: m.interval_seconds,
                     status_label: views::status_label(&status).to_owned(),
@@ -491,6 +492,58 @@ pub async fn add_monitor(name: String, url: String) -> Result<(), ServerFnError>
     .map_err(console_error)?;
     audit_monitor(&state, &user, "create", &monitor).await?;
     Ok(())
+}
+
+/// Adds a heartbeat monitor from the console: every `period_seconds`, or at the times of `cron`
+/// in `timezone` (empty: UTC), late after `grace_seconds` (empty: the default). The API's rules
+/// and messages (`api::monitors::create`).
+pub async fn add_heartbeat(
+    name: String,
+    period_seconds: String,
+    cron: String,
+    timezone: String,
+    grace_seconds: String,
+) -> Result<(), ServerFnError> {
+    let state = state()?;
+    check_same_origin(&headers().await?, FormPost::SignedIn)?;
+    let user = signed_in(&state).await?;
+    require_editor(&user)?;
+    let number = |field: &str, value: &str| -> Result<Option<u64>, ServerFnError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        value.parse().map(Some).map_err(|_| {
+            set_status(StatusCode::UNPROCESSABLE_ENTITY);
+            ServerFnError::new(format!("{field}: must be a whole number of seconds"))
+        })
+    };
+    let mut body = serde_json::json!({ "name": name, "type": "heartbeat" });
+    if let Some(period) = number("period_seconds", &period_seconds)? {
+        body["period_seconds"] = period.into();
+    }
+    if !cron.trim().is_empty() {
+        body["cron"] = cron.trim().into();
+    }
+    if !timezone.trim().is_empty() {
+        body["timezone"] = timezone.trim().into();
+    }
+    if let Some(grace) = number("grace_seconds", &grace_seconds)? {
+        body["grace_seconds"] = grace.into();
+    }
+    let input: api::monitors::MonitorInput = serde_json::from_value(body).map_err(|e| {
+        set_status(StatusCode::UNPROCESSABLE_ENTITY);
+        ServerFnError::new(format!("invalid heartbeat monitor: {e}"))
+    })?;
+    let monitor = api::monitors::create(
+        &state.app.db,
+        user.tenant_id,
+        &input,
+        &state.app.config.regions,
+    )
+    .await
+    .map_err(console_error)?;
+    audit_monitor(&state, &user, "create", &monitor).await
 }
 
 /// Records a console change of `monitor` as the person's (like an API write as its token's)
