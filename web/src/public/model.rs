@@ -264,27 +264,27 @@ pub async fn load(
     let show_regions = settings.show_region_detail;
     let now = Utc::now();
 
-    let groups_of_monitors: Vec<MonitorGroup> = rows
-        .components
-        .iter()
-        .map(|c| MonitorGroup {
-            id: c.id,
-            monitors: rows
-                .monitors
-                .iter()
-                .filter(|(_, component)| *component == c.id)
-                .map(|(m, _)| *m)
-                .collect(),
-        })
-        .collect();
-    let (charts, charts_stale) = chart_figures(
-        &app.analytics,
-        tenant.id,
-        &groups_of_monitors,
-        now,
-        show_regions,
-    )
-    .await;
+    // Each component's monitors, all of them for its status and bars, the probed ones only for
+    // its response times (a heartbeat's pings take no time: their 0 would drag the figures).
+    let groups = |probed_only: bool| -> Vec<MonitorGroup> {
+        rows.components
+            .iter()
+            .map(|c| MonitorGroup {
+                id: c.id,
+                monitors: rows
+                    .monitors
+                    .iter()
+                    .filter(|(_, component, probed)| {
+                        *component == c.id && (*probed || !probed_only)
+                    })
+                    .map(|(m, _, _)| *m)
+                    .collect(),
+            })
+            .collect()
+    };
+    let groups_of_monitors = groups(false);
+    let (charts, charts_stale) =
+        chart_figures(&app.analytics, tenant.id, &groups(true), now, show_regions).await;
 
     let incidents = rows.incidents;
     let maintenances = rows.maintenances;
@@ -786,8 +786,8 @@ struct PageRows {
     groups: Vec<GroupRow>,
     /// In page order.
     components: Vec<ComponentRow>,
-    /// Enabled monitors on a component: (monitor, component).
-    monitors: Vec<(Uuid, Uuid)>,
+    /// Enabled monitors on a component: (monitor, component, probed: not a heartbeat).
+    monitors: Vec<(Uuid, Uuid, bool)>,
     incidents: Vec<IncidentModel>,
     maintenances: Vec<MaintenanceModel>,
 }
@@ -809,8 +809,8 @@ async fn read_page_rows(
     .bind(tenant_id)
     .fetch_all(db)
     .await?;
-    let monitors: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, component_id FROM monitors \
+    let monitors: Vec<(Uuid, Uuid, bool)> = sqlx::query_as(
+        "SELECT id, component_id, kind <> 'heartbeat' FROM monitors \
          WHERE tenant_id = $1 AND enabled AND component_id IS NOT NULL ORDER BY id",
     )
     .bind(tenant_id)
