@@ -94,6 +94,44 @@ impl CheckRow {
         }
     }
 
+    /// A result a job pushed itself (a heartbeat): one final attempt, no network phases.
+    pub fn pushed(
+        tenant: Uuid,
+        monitor: Uuid,
+        region: &str,
+        checked_at_us: i64,
+        status: i8,
+        error: String,
+    ) -> Self {
+        Self {
+            tenant_id: tenant,
+            monitor_id: monitor,
+            region: region.into(),
+            checked_at: checked_at_us,
+            scheduled_at: checked_at_us,
+            run_id: Uuid::new_v4(),
+            attempt: 1,
+            final_attempt: true,
+            status,
+            status_code: 0,
+            dns_us: 0,
+            tcp_connect_us: 0,
+            tls_handshake_us: 0,
+            ttfb_us: 0,
+            transfer_us: 0,
+            total_us: 0,
+            resolved_ip: String::new(),
+            http_version: String::new(),
+            tls_version: String::new(),
+            tls_cipher: String::new(),
+            cert_expires_at: None,
+            response_bytes: 0,
+            redirects: 0,
+            cold_start: false,
+            error,
+        }
+    }
+
     /// One synthetic check with retries: an attempt per `(offset from scheduled_at in µs,
     /// status, total_us)`, sharing a run id and `scheduled_at`, the last one final. For tests.
     pub fn synthetic_check(

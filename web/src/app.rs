@@ -279,7 +279,7 @@ fn AdminBody(
                         <tr data-monitor=name>
                             <td>{m.name}</td><td><code>{m.target}</code></td><td>{format!("{} s", m.interval_seconds)}</td>
                             <td class=format!("status {}", m.status)>{if m.enabled { m.status_label } else { "Paused".to_owned() }}</td><td>{m.uptime_24h}</td>
-                            <td>
+                            <td><div class="row-actions">
                                 <ActionForm action=toggle>
                                     <input type="hidden" name="id" value=id_toggle/>
                                     <input type="hidden" name="enabled" value=if m.enabled { "false" } else { "true" }/>
@@ -296,7 +296,7 @@ fn AdminBody(
                                     <label><input type="checkbox" name="confirm" value="yes" required/>" sure"</label>
                                     <button type="submit" aria-label=remove_label>"Delete"</button>
                                 </ActionForm>
-                            </td>
+                            </div></td>
                         </tr>
                     }}).collect_view()}
                 </tbody>

@@ -102,6 +102,17 @@ impl Platform {
         form: &[(&str, &str)],
         extra: &[(&str, String)],
     ) -> reqwest::Response {
+        self.post_form(&format!("/rpc/{function}"), form, extra)
+            .await
+    }
+
+    /// A form post to a console page (`path`), as [`post`](Self::post) sends it.
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        extra: &[(&str, String)],
+    ) -> reqwest::Response {
         let mut headers = HeaderMap::new();
         headers.insert("host", HeaderValue::from_str(&self.host()).unwrap());
         for (name, value) in extra {
@@ -111,7 +122,7 @@ impl Platform {
             );
         }
         self.http
-            .post(self.url(&format!("/rpc/{function}")))
+            .post(self.url(path))
             .headers(headers)
             .form(form)
             .send()
@@ -869,14 +880,12 @@ async fn the_console_adds_a_heartbeat_and_shows_its_url_once(pool: PgPool) {
         let platform = &platform;
         async move {
             platform
-                .http
-                .post(platform.url(&format!("/admin/monitors/{monitor}/heartbeat-url")))
-                .header("host", platform.host())
-                .header("origin", platform.origin())
-                .header("cookie", cookie)
-                .send()
+                .post_form(
+                    &format!("/admin/monitors/{monitor}/heartbeat-url"),
+                    &[],
+                    &[("origin", platform.origin()), ("cookie", cookie)],
+                )
                 .await
-                .unwrap()
         }
     };
     let shown = issue(cookie.1.clone(), id).await;
@@ -902,14 +911,15 @@ async fn the_console_adds_a_heartbeat_and_shows_its_url_once(pool: PgPool) {
 
     // A cross-site post issues nothing; a viewer is told why; another tenant's id is a 404.
     let forged = platform
-        .http
-        .post(platform.url(&format!("/admin/monitors/{id}/heartbeat-url")))
-        .header("host", platform.host())
-        .header("origin", "http://evil.example")
-        .header("cookie", cookie.1.clone())
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            &format!("/admin/monitors/{id}/heartbeat-url"),
+            &[],
+            &[
+                ("origin", "http://evil.example".into()),
+                ("cookie", cookie.1.clone()),
+            ],
+        )
+        .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let still = platform.http.get(platform.url(path)).send().await.unwrap();
     assert_ne!(

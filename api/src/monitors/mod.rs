@@ -418,7 +418,7 @@ pub async fn replace(
     .fetch_optional(db)
     .await
     .map_err(|e| write_error(e, input))?;
-    if row.is_some() {
+    if row.is_some() && matches!(input.spec, MonitorSpec::Heartbeat(_)) {
         // A heartbeat's schedule may have changed: the sweeper works its deadline out again.
         sqlx::query("UPDATE heartbeats SET due_by = NULL WHERE tenant_id = $1 AND monitor_id = $2")
             .bind(tenant_id)

@@ -134,6 +134,52 @@ pub(super) async fn signed_in(
     Some((secret, user))
 }
 
+/// Who may use a console page: the rule on the signed-in person's role, and what the 403 page
+/// says they may not do ("make and revoke API tokens").
+pub(super) struct ConsoleRule {
+    pub title: &'static str,
+    pub allowed: fn(&SessionUser) -> bool,
+    pub who_may: &'static str,
+}
+
+impl ConsoleRule {
+    /// The signed-in person the rule allows, or the page to answer instead: sign in first, or a
+    /// 403 that names their role and who may.
+    pub(super) async fn member(
+        &self,
+        web: &WebState,
+        headers: &HeaderMap,
+    ) -> Result<SessionUser, Response> {
+        let Some((_, user)) = signed_in(web, headers).await else {
+            return Err((StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response());
+        };
+        if !(self.allowed)(&user) {
+            return Err(page(
+                StatusCode::FORBIDDEN,
+                self.title,
+                &error_html(&format!(
+                    "Your role in this tenant is {}: {}",
+                    api::rest::stored_name(&user.role),
+                    self.who_may
+                )),
+            ));
+        }
+        Ok(user)
+    }
+
+    /// [`member`](Self::member) for a form post, after the same-origin check of the other forms.
+    pub(super) async fn member_posting(
+        &self,
+        web: &WebState,
+        headers: &HeaderMap,
+    ) -> Result<SessionUser, Response> {
+        if let Some(refusal) = cross_site(headers, FormPost::SignedIn) {
+            return Err(refusal);
+        }
+        self.member(web, headers).await
+    }
+}
+
 /// A redirect that sets the session cookie (the same attributes as a sign-in's).
 fn with_session(web: &WebState, secret: &str, to: &str) -> Response {
     let cookie = format!(

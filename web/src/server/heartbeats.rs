@@ -2,14 +2,13 @@
 //! post and shown once, on the answer page only. Editors and above, as the API's `write` scope;
 //! the rule is `api::heartbeats::issue`, which the API's route uses too.
 
-use super::account::{cross_site, error_html, page, refused, signed_in};
+use super::account::{error_html, page, refused, ConsoleRule};
 use super::html_escape;
-use super::pages::FormPost;
 use super::WebState;
-use api::rest::stored_name;
+use api::accounts::auth::SessionUser;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use uuid::Uuid;
@@ -23,23 +22,16 @@ async fn issue_submit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Some(refusal) = cross_site(&headers, FormPost::SignedIn) {
-        return refusal;
-    }
-    let Some((_, user)) = signed_in(&web, &headers).await else {
-        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
-    };
     const TITLE: &str = "Heartbeat URL";
-    if !user.can_edit() {
-        return page(
-            StatusCode::FORBIDDEN,
-            TITLE,
-            &error_html(&format!(
-                "Your role in this tenant is {}: only editors, admins and owners issue heartbeat URLs.",
-                stored_name(&user.role)
-            )),
-        );
-    }
+    const RULE: ConsoleRule = ConsoleRule {
+        title: TITLE,
+        allowed: SessionUser::can_edit,
+        who_may: "only editors, admins and owners issue heartbeat URLs.",
+    };
+    let user = match RULE.member_posting(&web, &headers).await {
+        Ok(user) => user,
+        Err(refusal) => return refusal,
+    };
     let Ok(id) = id.parse::<Uuid>() else {
         return page(
             StatusCode::NOT_FOUND,

@@ -134,34 +134,7 @@ pub async fn signup(
     let (db, url, client) = (&state.app.db, &state.app.platform_url, client_ip(&headers));
     api::accounts::tenancy::create_tenant_limited(db, url, &input, client)
         .await
-        .map_err(|e| match e {
-            ApiError::TooManyRequests {
-                detail,
-                retry_after_secs,
-            } => {
-                set_status(StatusCode::TOO_MANY_REQUESTS);
-                if let Some(response) = use_context::<ResponseOptions>() {
-                    response
-                        .insert_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-                }
-                ServerFnError::new(detail)
-            }
-            ApiError::Validation(problems) => {
-                set_status(StatusCode::UNPROCESSABLE_ENTITY);
-                ServerFnError::new(
-                    problems
-                        .iter()
-                        .map(|p| format!("{}: {}", p.field, p.message))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            }
-            other if other.status().is_client_error() => {
-                set_status(other.status());
-                ServerFnError::new(other.to_string())
-            }
-            other => internal(other),
-        })?;
+        .map_err(console_error)?;
     let client = client_ip(&headers);
     let (secret, _tenant) = login_limited(&state.app.db, &email, &password, client)
         .await
@@ -567,9 +540,20 @@ async fn audit_monitor(
 }
 
 /// A refused console write as the message the person sees: the API's own problems (field and
-/// message), its 4xx texts, or the plain message of [`internal`].
+/// message), a rate limit's text (and `Retry-After`), its 4xx texts, or the plain message of
+/// [`internal`].
 fn console_error(e: ApiError) -> ServerFnError {
     match e {
+        ApiError::TooManyRequests {
+            detail,
+            retry_after_secs,
+        } => {
+            set_status(StatusCode::TOO_MANY_REQUESTS);
+            if let Some(response) = use_context::<ResponseOptions>() {
+                response.insert_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            ServerFnError::new(detail)
+        }
         ApiError::Validation(problems) => {
             set_status(StatusCode::UNPROCESSABLE_ENTITY);
             ServerFnError::new(

@@ -5,9 +5,8 @@
 //! `api::accounts::tokens`, which the API's own routes use, and every change is audited with the
 //! signed-in person as actor.
 
-use super::account::{cross_site, error_html, page, refused, signed_in};
+use super::account::{error_html, page, refused, ConsoleRule};
 use super::html_escape;
-use super::pages::FormPost;
 use super::WebState;
 use api::accounts::auth::SessionUser;
 use api::accounts::tokens::{self, ApiToken, TokenInput};
@@ -43,33 +42,13 @@ const SCOPE_CHOICES: [(&str, &str); 3] = [
     ),
 ];
 
-/// The signed-in owner or admin, or the page to answer instead: sign in first, or a 403 that
-/// says why.
-async fn admin(web: &WebState, headers: &HeaderMap) -> Result<SessionUser, Response> {
-    let Some((_, user)) = signed_in(web, headers).await else {
-        return Err((StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response());
-    };
-    if !user.role.can_admin() {
-        return Err(page(
-            StatusCode::FORBIDDEN,
-            "API tokens",
-            &error_html(&format!(
-                "Your role in this tenant is {}: only owners and admins make and revoke API tokens. \
-                 Ask one of them, or for the admin role.",
-                stored_name(&user.role)
-            )),
-        ));
-    }
-    Ok(user)
-}
-
-/// [`admin`] for a form post, after the same-origin check of the other forms.
-async fn admin_post(web: &WebState, headers: &HeaderMap) -> Result<SessionUser, Response> {
-    if let Some(refusal) = cross_site(headers, FormPost::SignedIn) {
-        return Err(refusal);
-    }
-    admin(web, headers).await
-}
+/// Owners and admins, as the API's `admin` scope.
+const TOKEN_RULE: ConsoleRule = ConsoleRule {
+    title: "API tokens",
+    allowed: |user| user.role.can_admin(),
+    who_may:
+        "only owners and admins make and revoke API tokens. Ask one of them, or for the admin role.",
+};
 
 #[derive(Deserialize, Default)]
 struct ListQuery {
@@ -82,7 +61,7 @@ async fn tokens_page(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let user = match admin(&web, &headers).await {
+    let user = match TOKEN_RULE.member(&web, &headers).await {
         Ok(user) => user,
         Err(response) => return response,
     };
@@ -232,7 +211,7 @@ async fn create_submit(
     headers: HeaderMap,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    let user = match admin_post(&web, &headers).await {
+    let user = match TOKEN_RULE.member_posting(&web, &headers).await {
         Ok(user) => user,
         Err(response) => return response,
     };
@@ -294,7 +273,7 @@ async fn revoke_submit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let user = match admin_post(&web, &headers).await {
+    let user = match TOKEN_RULE.member_posting(&web, &headers).await {
         Ok(user) => user,
         Err(response) => return response,
     };
