@@ -570,6 +570,18 @@ ensure_nginx() {
     [ -x /usr/sbin/nginx ] || { _sp_err "nginx installed but /usr/sbin/nginx is missing"; return 1; }
 }
 
+# ensure_prometheus: Debian's Prometheus server (the metrics test starts its own instance with its
+# own config and storage on a loopback port; the system service is not used); exports
+# PROMETHEUS_BIN.
+ensure_prometheus() {
+    if [ ! -x /usr/bin/prometheus ]; then
+        # Without the recommended node exporter: only the server is needed.
+        _sp_apt_install --no-install-recommends prometheus || return 1
+        [ -x /usr/bin/prometheus ] || { _sp_err "prometheus installed but /usr/bin/prometheus is missing"; return 1; }
+    fi
+    export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
+}
+
 # ensure_wrk: Debian's wrk (closed-loop HTTP load: throughput at saturation).
 ensure_wrk() {
     if command -v wrk >/dev/null 2>&1; then

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod heartbeats;
 pub mod incidents;
 pub mod maintenance;
+pub mod metrics;
 pub mod monitors;
 pub mod notify;
 pub mod openapi;
@@ -139,6 +140,8 @@ pub struct AppState {
     pub platform_url: Arc<str>,
     /// The public subscribe form's limits per client and per tenant, one per app server.
     pub subscribe_limits: Arc<subscribers::public::SubscribeLimits>,
+    /// This server's own metrics (`METRICS_ADDR`).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -163,6 +166,7 @@ impl AppState {
             recheck: Arc::new(engine::dispatch::NoRecheck),
             platform_url,
             subscribe_limits: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 

@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 pub const PLAN_PATH: &str = "/internal/v1/plan";
 pub const RESULTS_PATH: &str = "/internal/v1/results";
+/// Where a run's summary goes when it is over (the platform's own metrics).
+pub const RUNS_PATH: &str = "/internal/v1/runs";
 /// The plan's query parameter naming the monitors of a re-check, comma-separated.
 pub const RECHECK_PARAM: &str = "recheck";
 
@@ -138,19 +140,38 @@ impl PlanSource for ApiClient {
     }
 }
 
-impl FastPath for ApiClient {
-    async fn report(&self, report: &FastPathReport) -> Result<(), BoxError> {
-        let body = serde_json::to_vec(report)?;
+impl ApiClient {
+    /// Posts `body` as JSON to `path`, signed as `region`; `what` names it in the error.
+    async fn post_signed(
+        &self,
+        region: &str,
+        path: &str,
+        body: &impl serde::Serialize,
+        what: &str,
+    ) -> Result<(), BoxError> {
+        let body = serde_json::to_vec(body)?;
         let response = self
-            .signed(reqwest::Method::POST, &report.region, RESULTS_PATH, body)
+            .signed(reqwest::Method::POST, region, path, body)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .send()
             .await?;
         if !response.status().is_success() {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
-            return Err(format!("results report answered {status}: {body}").into());
+            return Err(format!("{what} answered {status}: {body}").into());
         }
         Ok(())
+    }
+}
+
+impl FastPath for ApiClient {
+    async fn report(&self, report: &FastPathReport) -> Result<(), BoxError> {
+        self.post_signed(&report.region, RESULTS_PATH, report, "results report")
+            .await
+    }
+
+    async fn finished(&self, summary: &crate::run::RunSummary) -> Result<(), BoxError> {
+        self.post_signed(&summary.region, RUNS_PATH, summary, "run summary")
+            .await
     }
 }

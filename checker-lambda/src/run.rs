@@ -55,10 +55,22 @@ pub trait ResultStore: Send + Sync {
         rows: &[CheckRow],
         batch_token: &str,
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Batches stored locally while ClickHouse refuses them (a writer's spool); `None`: this
+    /// store keeps none.
+    fn backlog(&self) -> Option<u64> {
+        None
+    }
 }
 
 pub trait FastPath: Send + Sync {
     fn report(&self, report: &FastPathReport) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// The run's summary once it is over, for the platform's own metrics (the API's
+    /// `/metrics`). A failure is logged and never fails the run.
+    fn finished(&self, _summary: &RunSummary) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 impl ResultStore for Analytics {
@@ -73,6 +85,10 @@ impl ResultStore for statuspage_clickhouse::Writer {
     async fn store(&self, rows: &[CheckRow], batch_token: &str) -> Result<(), BoxError> {
         self.write(rows, batch_token).await?;
         Ok(())
+    }
+
+    fn backlog(&self) -> Option<u64> {
+        Some(self.pending_batches() as u64)
     }
 }
 
@@ -125,6 +141,97 @@ pub struct RunSummary {
     pub duration_ms: u64,
     /// Sink failures that did not stop the run (e.g. the fast path was unreachable).
     pub errors: Vec<String>,
+    /// The phase timings of every check's final attempt, bucketed.
+    #[serde(default)]
+    pub phases: PhaseHistograms,
+    /// Batches waiting in the writer's spool when the run ended (`None`: no spool).
+    #[serde(default)]
+    pub spooled_batches: Option<u64>,
+}
+
+/// Upper bounds (µs) of the buckets a run counts phase timings into; a last bucket holds what
+/// is above them all. The API exposes them as Prometheus histograms, in seconds.
+pub const PHASE_BUCKETS_US: [u32; 13] = [
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
+];
+
+/// One phase's timings in a run: a count per bucket of [`PHASE_BUCKETS_US`] (and one above
+/// them) and their sum. A phase a check did not go through (TLS of plain HTTP, DNS of an IP
+/// target) is not counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseHistogram {
+    pub counts: Vec<u64>,
+    pub sum_us: u64,
+}
+
+impl PhaseHistogram {
+    pub fn observe(&mut self, us: u32) {
+        if self.counts.len() != PHASE_BUCKETS_US.len() + 1 {
+            self.counts = vec![0; PHASE_BUCKETS_US.len() + 1];
+        }
+        let bucket = PHASE_BUCKETS_US
+            .iter()
+            .position(|&bound| us <= bound)
+            .unwrap_or(PHASE_BUCKETS_US.len());
+        self.counts[bucket] += 1;
+        self.sum_us += u64::from(us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Empty, or one count per bucket: what the API accepts.
+    pub fn well_formed(&self) -> bool {
+        self.counts.is_empty() || self.counts.len() == PHASE_BUCKETS_US.len() + 1
+    }
+}
+
+/// The phases of [`crate::probe::PhaseTimings`], each bucketed over a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseHistograms {
+    #[serde(default)]
+    pub dns: PhaseHistogram,
+    #[serde(default)]
+    pub tcp_connect: PhaseHistogram,
+    #[serde(default)]
+    pub tls_handshake: PhaseHistogram,
+    #[serde(default)]
+    pub ttfb: PhaseHistogram,
+    #[serde(default)]
+    pub transfer: PhaseHistogram,
+    #[serde(default)]
+    pub total: PhaseHistogram,
+}
+
+impl PhaseHistograms {
+    fn observe(&mut self, timings: &crate::probe::PhaseTimings) {
+        for (histogram, us) in [
+            (&mut self.dns, timings.dns_us),
+            (&mut self.tcp_connect, timings.tcp_connect_us),
+            (&mut self.tls_handshake, timings.tls_handshake_us),
+            (&mut self.ttfb, timings.ttfb_us),
+            (&mut self.transfer, timings.transfer_us),
+        ] {
+            if us > 0 {
+                histogram.observe(us);
+            }
+        }
+        self.total.observe(timings.total_us);
+    }
+
+    /// Each phase by its name (the `phase` label of the API's metrics).
+    pub fn by_name(&self) -> [(&'static str, &PhaseHistogram); 6] {
+        [
+            ("dns", &self.dns),
+            ("tcp_connect", &self.tcp_connect),
+            ("tls_handshake", &self.tls_handshake),
+            ("ttfb", &self.ttfb),
+            ("transfer", &self.transfer),
+            ("total", &self.total),
+        ]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -383,7 +490,12 @@ where
     summary.stored = stored;
     summary.reported = reported;
     summary.errors = errors;
+    summary.phases = tally.phases;
+    summary.spooled_batches = store.backlog();
     summary.duration_ms = started.elapsed().as_millis() as u64;
+    if let Err(e) = fast_path.finished(&summary).await {
+        tracing::warn!(region = %event.region, error = %e, "the run's summary was not reported");
+    }
     if let Some(source) = store_error {
         return Err(RunError::Store {
             region: event.region.clone(),
@@ -471,6 +583,7 @@ fn record(
         return;
     }
     tally.retries += usize::from(outcome.attempt.saturating_sub(1));
+    tally.phases.observe(&outcome.timings);
     match outcome.status {
         CheckStatus::Up => tally.up += 1,
         CheckStatus::Degraded => tally.degraded += 1,

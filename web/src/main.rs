@@ -357,6 +357,17 @@ async fn serve(
         tracing::info!(regions = ?config.regions, interval_secs = config.checker_interval_secs, "local checker runner started");
     }
 
+    let metrics_url = match config.metrics_addr {
+        Some(metrics_addr) => {
+            let token = config.metrics_token.clone().filter(|t| !t.is_empty());
+            let (bound, task) =
+                web::server::metrics::serve(metrics_addr, app.clone(), site.clone(), token).await?;
+            background.push(task);
+            tracing::info!(addr = %bound, "metrics listening (GET /metrics)");
+            Some(format!("http://{bound}/metrics"))
+        }
+        None => None,
+    };
     let port = addr.port();
     let base = &config.base_domain;
     tracing::info!(%addr, "app server listening");
@@ -371,6 +382,9 @@ async fn serve(
         println!("  API         : http://{base}:{port}/api/v1/health");
         if let Some(inbox) = &demo_inbox_url {
             println!("  Alerts inbox: {inbox}  (mail and webhooks the demo's alerts send)");
+        }
+        if let Some(metrics) = &metrics_url {
+            println!("  Metrics     : {metrics}  (Prometheus)");
         }
         println!("  Ctrl-C stops everything.");
         println!();

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(checker::api_client::PLAN_PATH, get(plan_handler))
         .route(checker::api_client::RESULTS_PATH, post(results_handler))
+        .route(checker::api_client::RUNS_PATH, post(runs_handler))
 }
 
 /// The plan request's query: the [`CheckEvent`] (region, shard, and for a re-check the monitors
@@ -340,6 +341,11 @@ pub async fn results_handler(
     same_region(&signed_region, &report.region)?;
     check_result_times(&report, Utc::now())?;
     let recorded = record_results(&state.db, &state.config.regions, &report).await?;
+    for result in &report.results {
+        state
+            .metrics
+            .record_fast_path(&report.region, status_str(result.status));
+    }
     if !recorded.rechecks.is_empty() {
         // Asked once committed, without holding up the checker's request.
         let recheck = state.recheck.clone();
@@ -365,4 +371,32 @@ pub async fn results_handler(
         "recorded": recorded.recorded,
         "ignored": recorded.ignored,
     })))
+}
+
+/// A finished run's summary, for this server's metrics ([`crate::metrics`]). The signature names
+/// one of the deployment's regions, so a checker cannot grow the series with names of its own.
+pub async fn runs_handler(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let signed_region = verify_signature(&state, &method, &uri, &headers, &body).await?;
+    let summary: checker::run::RunSummary = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("run summary: {e}")))?;
+    same_region(&signed_region, &summary.region)?;
+    for (phase, histogram) in summary.phases.by_name() {
+        if !histogram.well_formed() {
+            return Err(ApiError::field(
+                format!("phases.{phase}.counts"),
+                format!(
+                    "must hold {} counts (one per bucket of the checker's bounds, and one above)",
+                    checker::run::PHASE_BUCKETS_US.len() + 1
+                ),
+            ));
+        }
+    }
+    state.metrics.record_run(&summary);
+    Ok(StatusCode::NO_CONTENT)
 }

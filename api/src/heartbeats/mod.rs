@@ -191,17 +191,17 @@ pub async fn ping_fail(
 /// Records a ping: `failure` is `None` for a success.
 async fn ping(state: &AppState, token: &str, failure: Option<String>) -> ApiResult<Response> {
     let now = Utc::now();
-    /// monitor, tenant, last ping, enabled, spec
-    type Found = (Uuid, Uuid, Option<DateTime<Utc>>, bool, serde_json::Value);
+    /// monitor, tenant, enabled, spec
+    type Found = (Uuid, Uuid, bool, serde_json::Value);
     let found: Option<Found> = sqlx::query_as(
-        "SELECT h.monitor_id, h.tenant_id, h.last_ping_at, m.enabled, m.spec FROM heartbeats h \
+        "SELECT h.monitor_id, h.tenant_id, m.enabled, m.spec FROM heartbeats h \
              JOIN monitors m ON m.id = h.monitor_id AND m.tenant_id = h.tenant_id \
              WHERE h.token_hash = $1",
     )
     .bind(secret_hash(token.trim()))
     .fetch_optional(&state.db)
     .await?;
-    let Some((monitor_id, tenant_id, last, enabled, spec)) = found else {
+    let Some((monitor_id, tenant_id, enabled, spec)) = found else {
         return Err(ApiError::NotFound("heartbeat URL"));
     };
     if !enabled {
@@ -213,20 +213,18 @@ async fn ping(state: &AppState, token: &str, failure: Option<String>) -> ApiResu
         detail: "at most one ping a second is recorded".into(),
         retry_after_secs: 1,
     };
-    if last.is_some_and(|t| t > now - PING_EVERY) {
-        return Err(limited());
-    }
     let due_by = heartbeat_spec(&spec).and_then(|s| schedule::deadline_after(&s, now));
     let updated = sqlx::query(
         "UPDATE heartbeats SET last_ping_at = $2, last_ping_ok = $3, last_message = $4, \
          due_by = $5, missed_reported_at = NULL \
-         WHERE monitor_id = $1 AND (last_ping_at IS NULL OR last_ping_at <= $2 - interval '1 second')",
+         WHERE monitor_id = $1 AND (last_ping_at IS NULL OR last_ping_at <= $2 - make_interval(secs => $6))",
     )
     .bind(monitor_id)
     .bind(now)
     .bind(failure.is_none())
     .bind(failure.as_deref())
     .bind(due_by)
+    .bind(PING_EVERY.num_seconds() as f64)
     .execute(&state.db)
     .await?;
     if updated.rows_affected() == 0 {
@@ -237,6 +235,9 @@ async fn ping(state: &AppState, token: &str, failure: Option<String>) -> ApiResu
     } else {
         CheckStatus::Up
     };
+    state
+        .metrics
+        .record_heartbeat(crate::checkers::status_str(status));
     record(
         state,
         vec![result(monitor_id, tenant_id, status, now, failure)],
@@ -290,20 +291,14 @@ async fn record(state: &AppState, results: Vec<ReportedResult>) -> ApiResult<()>
                 CheckStatus::Degraded => statuspage_clickhouse::STATUS_DEGRADED,
                 CheckStatus::Down => statuspage_clickhouse::STATUS_DOWN,
             };
-            let mut row = statuspage_clickhouse::CheckRow::synthetic(
+            statuspage_clickhouse::CheckRow::pushed(
                 r.tenant_id,
                 r.monitor_id,
                 REGION,
                 r.checked_at.timestamp_micros(),
                 status,
-                0,
-            );
-            row.status_code = 0;
-            row.resolved_ip = String::new();
-            row.http_version = String::new();
-            row.response_bytes = 0;
-            row.error = r.error.clone().unwrap_or_default();
-            row
+                r.error.clone().unwrap_or_default(),
+            )
         })
         .collect();
     let report = FastPathReport {
@@ -334,15 +329,12 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> ApiResult<usize
         DateTime<Utc>,
         serde_json::Value,
         Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        i32,
     );
     let mut tx = state.db.begin().await?;
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT h.monitor_id, h.tenant_id, h.last_ping_at, m.spec, h.due_by, h.missed_reported_at, \
-           m.interval_seconds \
+        "SELECT h.monitor_id, h.tenant_id, h.last_ping_at, m.spec, h.due_by \
          FROM heartbeats h JOIN monitors m ON m.id = h.monitor_id AND m.tenant_id = h.tenant_id \
-         WHERE m.enabled AND h.last_ping_at IS NOT NULL AND (h.due_by IS NULL OR h.due_by <= $1) \
+         WHERE m.enabled AND m.kind = 'heartbeat' AND h.last_ping_at IS NOT NULL AND (h.due_by IS NULL OR h.due_by <= $1) \
            AND (h.missed_reported_at IS NULL \
                 OR h.missed_reported_at <= $1 - make_interval(secs => m.interval_seconds)) \
          ORDER BY h.due_by NULLS FIRST LIMIT 500 \
@@ -352,7 +344,7 @@ pub async fn sweep_once(state: &AppState, now: DateTime<Utc>) -> ApiResult<usize
     .fetch_all(&mut *tx)
     .await?;
     let mut late = Vec::new();
-    for (monitor_id, tenant_id, last, spec, due_by, _, _) in rows {
+    for (monitor_id, tenant_id, last, spec, due_by) in rows {
         let Some(spec) = heartbeat_spec(&spec) else {
             continue;
         };

@@ -517,7 +517,11 @@ async fn attempt(
             return;
         }
         Resolved::Broken(error) => {
-            finish(&recorder, &config, &row, Outcome::Failed { error }, started).await;
+            let outcome = Outcome::Failed { error };
+            finish(
+                &state, &recorder, &config, &row, "unknown", outcome, started,
+            )
+            .await;
             return;
         }
     };
@@ -543,7 +547,13 @@ async fn attempt(
             }
         }
     };
-    finish(&recorder, &config, &row, outcome, started).await;
+    let channel = match &target {
+        deliver::Target::Channel { kind, .. } => crate::rest::stored_name(kind),
+        deliver::Target::Email(_) => "email".to_owned(),
+        deliver::Target::Webhook(_) => "webhook".to_owned(),
+        deliver::Target::Slack(_) => "slack".to_owned(),
+    };
+    finish(&state, &recorder, &config, &row, &channel, outcome, started).await;
 }
 
 /// One attempt's result, on its way to [`record_results`].
@@ -556,16 +566,21 @@ struct Finished {
 }
 
 /// Hands the attempt's result to the recorder (waiting when it lags: back-pressure on the
-/// sends). The log never holds a secret: errors name the status and the receiver's words,
+/// sends), and counts it in the metrics. The log never holds a secret: errors name the status and the receiver's words,
 /// never the URL's credentials or the config.
 async fn finish(
+    state: &AppState,
     recorder: &mpsc::Sender<Finished>,
     config: &DeliveryConfig,
     row: &Claimed,
+    channel: &str,
     outcome: Outcome,
     started: Instant,
 ) {
     let record = Record::of(config, row.attempts, outcome);
+    state
+        .metrics
+        .record_delivery(channel, record.outcome, started.elapsed());
     if record.state == "parked" {
         tracing::warn!(outbox = %row.id, attempt = row.attempts, error = record.error.as_deref().unwrap_or_default(), "delivery parked");
     }

@@ -26,6 +26,14 @@ pub struct ServeConfig {
     /// Address the app server listens on.
     #[arg(long, env = "STATUSPAGE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
+    /// Address of the Prometheus listener (`GET /metrics`), apart from the one visitors reach.
+    /// Unset: no metrics listener.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// A bearer token scrapes must send to `/metrics` (at least 16 characters). Unset: none,
+    /// so keep METRICS_ADDR on a private interface.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Status pages are served at `<slug>.<base domain>`.
     #[arg(long, env = "STATUSPAGE_BASE_DOMAIN", default_value = "localhost")]
     pub base_domain: String,
@@ -156,6 +164,14 @@ impl ServeConfig {
         }
         if self.checker_secret.len() < 16 {
             anyhow::bail!("CHECKER_SECRET must be at least 16 characters");
+        }
+        if let Some(token) = self.metrics_token.as_deref().filter(|s| !s.is_empty()) {
+            if token.len() < 16 {
+                anyhow::bail!("METRICS_TOKEN must be at least 16 characters (or unset)");
+            }
+            if self.metrics_addr.is_none() {
+                anyhow::bail!("METRICS_TOKEN is set but METRICS_ADDR is not: set the address of the metrics listener");
+            }
         }
         if let Some(secret) = self.cookie_secret.as_deref().filter(|s| !s.is_empty()) {
             if secret.len() < 32 {

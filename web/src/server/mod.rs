@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod headers;
 pub mod heartbeats;
+pub mod metrics;
 pub mod pages;
 pub mod subscribe;
 pub mod tokens;

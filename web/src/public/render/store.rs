@@ -177,6 +177,18 @@ impl PublicSite {
             .count()
     }
 
+    /// How old the oldest page in memory is (its model's age: a page read from disk is as old
+    /// as when it was made), for the metrics.
+    pub fn oldest_in_memory(&self) -> Option<Duration> {
+        let now = chrono::Utc::now();
+        self.state()
+            .slots
+            .values()
+            .filter_map(|s| s.site.as_ref())
+            .map(|site| (now - site.model_generated_at).to_std().unwrap_or_default())
+            .max()
+    }
+
     /// Tenants whose model is kept on disk (read at start or written since).
     pub fn kept_on_disk(&self) -> usize {
         self.state().kept.len()
