@@ -7,6 +7,7 @@ pub mod channels;
 pub mod checkers;
 pub mod components;
 pub mod config;
+pub mod custom_metrics;
 pub mod engine;
 pub mod heartbeats;
 pub mod incidents;
@@ -364,6 +365,7 @@ pub fn router(state: AppState) -> Router {
         .merge(monitors::routes())
         .merge(heartbeats::routes())
         .merge(components::routes())
+        .merge(custom_metrics::routes())
         .merge(incidents::routes())
         .merge(engine::routes())
         .merge(maintenance::routes())

@@ -49,6 +49,11 @@ pub struct DeliveryLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: String,
 }
@@ -130,6 +135,7 @@ pub struct Metrics {
     spool: Family<RegionLabel, Gauge>,
     fast_path: Family<RegionStatus, Counter>,
     heartbeat_pings: Family<StatusLabel, Counter>,
+    custom_metric_fetches: Family<OutcomeLabel, Counter>,
     deliveries: Family<DeliveryLabel, Counter>,
     delivery_duration: Family<DeliveryLabel, Histogram, fn() -> Histogram>,
     outbox_pending: Gauge,
@@ -161,6 +167,7 @@ impl Metrics {
             spool: Family::default(),
             fast_path: Family::default(),
             heartbeat_pings: Family::default(),
+            custom_metric_fetches: Family::default(),
             deliveries: Family::default(),
             delivery_duration: Family::new_with_constructor(delivery_seconds),
             outbox_pending: Gauge::default(),
@@ -223,6 +230,11 @@ impl Metrics {
             "heartbeat_pings",
             "Heartbeat pings recorded, by status (up: success, down: /fail)",
             m.heartbeat_pings.clone(),
+        );
+        registry.register(
+            "custom_metric_fetches",
+            "Queries of tenants' custom metrics, by outcome (ok, failed)",
+            m.custom_metric_fetches.clone(),
         );
         registry.register(
             "deliveries",
@@ -334,6 +346,14 @@ impl Metrics {
         self.heartbeat_pings
             .get_or_create(&StatusLabel {
                 status: status.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn record_custom_metric_fetch(&self, outcome: &str) {
+        self.custom_metric_fetches
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

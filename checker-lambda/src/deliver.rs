@@ -30,8 +30,10 @@ pub const USER_AGENT: &str = concat!("statuspage-notify/", env!("CARGO_PKG_VERSI
 pub struct Delivered {
     pub status: u16,
     pub headers: HeaderMap,
-    /// The first [`BODY_PREFIX_MAX`] bytes of the body.
+    /// The first [`BODY_PREFIX_MAX`] bytes of the body (a [`get`]'s own bound).
     pub body: Vec<u8>,
+    /// The body went on past what was kept.
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,8 +79,49 @@ pub async fn post(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<Delivered, DeliverError> {
+    let exchange = Exchange {
+        method: Method::POST,
+        headers,
+        body,
+        keep: BODY_PREFIX_MAX,
+    };
+    request(guard, url, exchange, timeout).await
+}
+
+/// GETs `url` once (a lookup: a tenant's Prometheus), keeping at most `keep` bytes of the body
+/// ([`Delivered::truncated`] says when there was more), within `timeout` for the whole exchange.
+pub async fn get(
+    guard: &SsrfGuard,
+    url: &str,
+    headers: &[(&str, String)],
+    keep: usize,
+    timeout: Duration,
+) -> Result<Delivered, DeliverError> {
+    let exchange = Exchange {
+        method: Method::GET,
+        headers,
+        body: Vec::new(),
+        keep,
+    };
+    request(guard, url, exchange, timeout).await
+}
+
+/// What one request sends and how much of the answer it keeps.
+struct Exchange<'a> {
+    method: Method,
+    headers: &'a [(&'a str, String)],
+    body: Vec<u8>,
+    keep: usize,
+}
+
+async fn request(
+    guard: &SsrfGuard,
+    url: &str,
+    exchange: Exchange<'_>,
+    timeout: Duration,
+) -> Result<Delivered, DeliverError> {
     let target = parse_http_url(url).map_err(|m| DeliverError::Invalid(format!("url: {m}")))?;
-    match tokio::time::timeout(timeout, send(guard, &target, headers, body)).await {
+    match tokio::time::timeout(timeout, send(guard, &target, exchange)).await {
         Ok(result) => result,
         Err(_) => Err(DeliverError::Timeout(timeout)),
     }
@@ -87,8 +130,7 @@ pub async fn post(
 async fn send(
     guard: &SsrfGuard,
     target: &HttpTarget,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
+    exchange: Exchange<'_>,
 ) -> Result<Delivered, DeliverError> {
     let ips = resolve(guard, target).await?;
     if !target.https {
@@ -124,9 +166,9 @@ async fn send(
             .await
             .map_err(|e| DeliverError::Unreachable(format!("TLS handshake: {e}")))?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-        exchange(tls, h2, target, headers, body).await
+        exchange_on(tls, h2, target, exchange).await
     } else {
-        exchange(stream, false, target, headers, body).await
+        exchange_on(stream, false, target, exchange).await
     }
 }
 
@@ -182,19 +224,24 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn exchange<IO>(
+async fn exchange_on<IO>(
     io: IO,
     h2: bool,
     target: &HttpTarget,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
+    exchange: Exchange<'_>,
 ) -> Result<Delivered, DeliverError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Exchange {
+        method,
+        headers,
+        body,
+        keep,
+    } = exchange;
     let path = &target.url[url::Position::BeforePath..url::Position::AfterQuery];
     let path = if path.is_empty() { "/" } else { path };
-    let mut builder = Request::builder().method(Method::POST);
+    let mut builder = Request::builder().method(method);
     builder = if h2 {
         builder.version(Version::HTTP_2).uri(format!(
             "{}://{}{path}",
@@ -234,12 +281,14 @@ where
     };
     let (head, mut body) = response.into_parts();
     let mut kept = Vec::new();
+    let mut truncated = false;
     // Bounded: stop reading once the prefix is full (the connection is dropped after).
-    while kept.len() < BODY_PREFIX_MAX {
+    while !truncated {
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    let room = BODY_PREFIX_MAX - kept.len();
+                    let room = keep - kept.len();
+                    truncated = data.len() > room;
                     kept.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
@@ -250,6 +299,7 @@ where
         status: head.status.as_u16(),
         headers: head.headers,
         body: kept,
+        truncated,
     })
 }
 

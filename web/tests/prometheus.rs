@@ -2,7 +2,9 @@
 //! loopback port of the test's own): checker runs from two regions go through the signed
 //! internal API, their counts and phase histograms reach Prometheus, and every expression of the
 //! Grafana dashboard in the repo (`infra/grafana/statuspage.json`) is valid PromQL that names
-//! only metrics the server exposes.
+//! only metrics the server exposes. A tenant's custom metric reads that same Prometheus: its
+//! first answer at the save, its refusals by field, the public page showing it, and the last
+//! good value kept while the Prometheus is away.
 
 mod support;
 
@@ -53,6 +55,7 @@ mod tempdir {
 }
 
 impl Prometheus {
+    /// Scraping `target` with the bearer token [`TOKEN`].
     async fn start(target: SocketAddr) -> Self {
         let dir = support::temp_path("prometheus");
         std::fs::create_dir_all(dir.join("data")).unwrap();
@@ -482,4 +485,271 @@ async fn prometheus_scrapes_the_runs_and_the_dashboard_reads_only_what_is_expose
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The visible text of `html` around the metric `name` (its `<li>`).
+fn metric_item<'a>(html: &'a str, name: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-metric=\"{name}\""))
+        .unwrap_or_else(|| panic!("metric {name} missing in {html}"));
+    let end = html[start..].find("</li>").map(|e| start + e).unwrap();
+    &html[start..end]
+}
+
+#[sqlx::test(migrator = "api::MIGRATOR")]
+async fn a_custom_metric_reads_the_tenants_prometheus_and_shows_on_the_page(pool: PgPool) {
+    let analytics = support::migrated_analytics().await;
+    // Loopback is allow-listed here, as CHECKER_ALLOW_CIDRS does in the demo.
+    let guard = SsrfGuard::new(SsrfGuard::parse_allowlist("127.0.0.0/8").unwrap());
+    let app =
+        api::AppState::new(pool, analytics, support::api_config(SECRET)).with_delivery_guard(guard);
+    let site = PublicSite::new(RenderConfig::default());
+    // As every app server does: announced changes rebuild the page.
+    let _listener = tokio::spawn(web::public::render::run_change_listener(
+        app.clone(),
+        site.clone(),
+    ));
+    let addr = support::serve_site(app.clone(), site.clone(), "custom-metrics-site").await;
+    let base = format!("http://{addr}");
+    let (metrics_addr, _metrics) = web::server::metrics::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        app.clone(),
+        site,
+        Some(TOKEN.into()),
+    )
+    .await
+    .unwrap();
+    let prometheus = Prometheus::start(metrics_addr).await;
+    assert_eq!(prometheus.value("sum(up) * 42").await, 42.0);
+
+    let http = reqwest::Client::new();
+    let acme = support::sign_up(&http, &base, "acme", "Acme").await;
+    let token = acme["api_token"].as_str().unwrap().to_owned();
+    let globex = support::sign_up(&http, &base, "globex", "Globex").await;
+    let other = globex["api_token"].as_str().unwrap().to_owned();
+    let post = |token: String, body: Value| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/v1/custom-metrics"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let metric = |query: &str, source: &str| {
+        json!({ "name": "Answer", "query": query, "unit": "req/s", "source_url": source,
+                "authorization": "Bearer not-shown-anywhere", "decimals": 0 })
+    };
+
+    // Refusals name the field, with Prometheus's own words for a bad query.
+    let (status, bad) = post(token.clone(), metric("sum(", &prometheus.url)).await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["errors"][0]["field"], "query", "{bad}");
+    assert!(bad.to_string().contains("bad_data"), "{bad}");
+    let (status, two) = post(
+        token.clone(),
+        metric(
+            "vector(1) or label_replace(vector(2), \"x\", \"y\", \"\", \"\")",
+            &prometheus.url,
+        ),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(two.to_string().contains("returned 2 series"), "{two}");
+    let (status, away) = post(token.clone(), metric("sum(up)", "http://127.0.0.1:1")).await;
+    assert_eq!(status, 422);
+    assert_eq!(away["errors"][0]["field"], "source_url", "{away}");
+    for refused in [
+        "http://169.254.169.254",
+        "http://10.0.0.1:9090",
+        "ftp://example.com",
+    ] {
+        let (status, answer) = post(token.clone(), metric("sum(up)", refused)).await;
+        assert_eq!(status, 422, "{refused}: {answer}");
+        assert_eq!(answer["errors"][0]["field"], "source_url", "{answer}");
+    }
+    let (status, limits) = post(
+        token.clone(),
+        json!({ "name": "", "query": "sum(up)", "source_url": prometheus.url,
+                "refresh_seconds": 5, "decimals": 9 }),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let fields: BTreeSet<String> = limits["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        fields,
+        ["decimals", "name", "refresh_seconds"]
+            .map(String::from)
+            .into()
+    );
+
+    // Saved with its first answer; the header is never shown.
+    let (status, created) = post(token.clone(), metric("sum(up) * 42", &prometheus.url)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["value"], 42.0, "{created}");
+    assert_eq!(created["authorization_set"], true);
+    assert!(!created.to_string().contains("not-shown-anywhere"));
+    assert!(!created["series"].as_array().unwrap().is_empty());
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Another tenant sees and touches nothing of it.
+    let listed: Value = http
+        .get(format!("{base}/api/v1/custom-metrics"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([]));
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let r = http
+            .request(method.clone(), format!("{base}/api/v1/custom-metrics/{id}"))
+            .bearer_auth(&other)
+            .json(&json!({ "name": "Mine now" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{method}");
+    }
+
+    // The public page shows the value and the line, never the query or the source.
+    let page = |http: reqwest::Client| async move {
+        http.get(format!("http://{addr}/"))
+            .header("host", "acme.localhost")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let html = page(http.clone()).await;
+    let item = metric_item(&html, "Answer");
+    assert!(item.contains("42 req/s"), "{item}");
+    assert!(item.contains("<svg class=\"sparkline\""), "{item}");
+    assert!(
+        item.contains("Answer over the last 24 hours: from 42 req/s to 42 req/s"),
+        "{item}"
+    );
+    for private in ["sum(up)", &prometheus.url, "not-shown-anywhere"] {
+        assert!(!html.contains(private), "{private} on the public page");
+    }
+
+    // A changed query is tried at once and shown (a definition change rebuilds the page).
+    let changed = http
+        .patch(format!("{base}/api/v1/custom-metrics/{id}"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "sum(up) * 7" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let start = Instant::now();
+    while !metric_item(&page(http.clone()).await, "Answer").contains("7 req/s") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the page kept the old value"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The fetcher reads due metrics again; with the Prometheus gone, the last value stays and
+    // the error names the source.
+    sqlx::query(
+        "UPDATE custom_metrics SET next_fetch_at = now(), fetched_at = now() - interval '1 hour'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(api::custom_metrics::fetch_due(&app).await.unwrap(), 1);
+    let fetched =
+        api::custom_metrics::get(&app.db, acme_id(&app, "acme").await, id.parse().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(fetched.value, Some(7.0));
+    assert!(fetched.error.is_none(), "{fetched:?}");
+    assert!(fetched.fetched_at.unwrap() > chrono::Utc::now() - chrono::Duration::minutes(1));
+    assert_eq!(
+        api::custom_metrics::fetch_due(&app).await.unwrap(),
+        0,
+        "not due again before refresh_seconds"
+    );
+    drop(prometheus);
+    sqlx::query("UPDATE custom_metrics SET next_fetch_at = now()")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(api::custom_metrics::fetch_due(&app).await.unwrap(), 1);
+    let failed: Value = http
+        .get(format!("{base}/api/v1/custom-metrics/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed["value"], 7.0, "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().starts_with("source_url:"),
+        "{failed}"
+    );
+    let text = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("statuspage_custom_metric_fetches_total{outcome=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("statuspage_custom_metric_fetches_total{outcome=\"failed\"} 1"),
+        "{text}"
+    );
+
+    // Deleted: gone from the page.
+    let deleted = http
+        .delete(format!("{base}/api/v1/custom-metrics/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let start = Instant::now();
+    while page(http.clone()).await.contains("data-metric=") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the page kept the metric"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn acme_id(app: &api::AppState, slug: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
 }

@@ -29,6 +29,7 @@ pub enum Bounded {
     /// Tokens not revoked.
     ApiTokens,
     Members,
+    CustomMetrics,
 }
 
 impl Bounded {
@@ -46,6 +47,7 @@ impl Bounded {
             Self::NotificationChannels => "max_channels",
             Self::ApiTokens => "max_api_tokens",
             Self::Members => "max_members",
+            Self::CustomMetrics => "max_custom_metrics",
         }
     }
 
@@ -63,6 +65,7 @@ impl Bounded {
             Self::NotificationChannels => ("notification channels", "delete one"),
             Self::ApiTokens => ("active API tokens", "revoke one"),
             Self::Members => ("members", "remove one"),
+            Self::CustomMetrics => ("custom metrics", "delete one"),
         }
     }
 
@@ -88,6 +91,7 @@ impl Bounded {
                 "SELECT count(*) FROM api_tokens WHERE tenant_id = $1 AND revoked_at IS NULL"
             }
             Self::Members => "SELECT count(*) FROM memberships WHERE tenant_id = $1",
+            Self::CustomMetrics => "SELECT count(*) FROM custom_metrics WHERE tenant_id = $1",
         }
     }
 

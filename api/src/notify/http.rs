@@ -132,6 +132,7 @@ mod tests {
             status,
             headers,
             body: b"nope".to_vec(),
+            truncated: false,
         })
     }
 

@@ -99,3 +99,7 @@ page-all-incidents = Alle Störungen
 page-title-history = Störungsverlauf – { $title }
 page-title-incident = { $incident } – { $title }
 page-table-label = { $name }: { $table }
+page-metrics-title = Kennzahlen
+page-metric-no-data = Keine Daten
+page-metric-as-of = Stand { $time }
+page-metric-chart = { $name } in den letzten 24 Stunden: von { $min } bis { $max }

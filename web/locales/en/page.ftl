@@ -99,3 +99,7 @@ page-all-incidents = All incidents
 page-title-history = Incident history – { $title }
 page-title-incident = { $incident } – { $title }
 page-table-label = { $name }: { $table }
+page-metrics-title = Metrics
+page-metric-no-data = No data
+page-metric-as-of = as of { $time }
+page-metric-chart = { $name } over the last 24 hours: from { $min } to { $max }

@@ -335,5 +335,20 @@ pub fn page(show_regions: bool) -> PageModel {
             "eu-central-1".into(),
             "us-east-1".into(),
         ],
+        metrics: vec![api::custom_metrics::PublicMetric {
+            name: "Requests per second".into(),
+            unit: "req/s".into(),
+            decimals: 1,
+            value: Some(1234.5),
+            series: (0..97)
+                .map(|i| {
+                    (
+                        now.timestamp() - (96 - i) * 900,
+                        1000.0 + (i % 12) as f64 * 25.0,
+                    )
+                })
+                .collect(),
+            fetched_at: Some(now),
+        }],
     }
 }

@@ -64,6 +64,9 @@ pub struct PageModel {
     pub maintenances: Vec<MaintenanceModel>,
     /// Regions the tenant's monitors are checked from (sorted).
     pub regions: Vec<String>,
+    /// The tenant's custom metrics (their last answers), in page order.
+    #[serde(default)]
+    pub metrics: Vec<api::custom_metrics::PublicMetric>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -399,6 +402,7 @@ pub async fn load(
         incidents,
         maintenances,
         regions,
+        metrics: rows.metrics,
     })
 }
 
@@ -790,6 +794,7 @@ struct PageRows {
     monitors: Vec<(Uuid, Uuid, bool)>,
     incidents: Vec<IncidentModel>,
     maintenances: Vec<MaintenanceModel>,
+    metrics: Vec<api::custom_metrics::PublicMetric>,
 }
 
 async fn read_page_rows(
@@ -819,12 +824,14 @@ async fn read_page_rows(
     let names: HashMap<Uuid, String> = components.iter().map(|c| (c.id, c.name.clone())).collect();
     let incidents = read_incidents(db, tenant_id, &names).await?;
     let maintenances = read_maintenances(db, tenant_id, &names).await?;
+    let metrics = api::custom_metrics::public(db, tenant_id).await?;
     Ok(PageRows {
         groups,
         components,
         monitors,
         incidents,
         maintenances,
+        metrics,
     })
 }
 

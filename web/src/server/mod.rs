@@ -513,6 +513,7 @@ pub fn spawn_alerting(
         tokio::spawn(api::engine::run_sweeper(app.clone())),
         tokio::spawn(api::outbox::run_workers(app.clone(), delivery)),
         tokio::spawn(api::alerts::run_sweeper(app.clone())),
+        tokio::spawn(api::custom_metrics::run_fetcher(app.clone())),
         // Late heartbeats are failures like any other: the same engine, incidents and alerts.
         tokio::spawn(api::heartbeats::run_sweeper(app.clone())),
         tokio::spawn(api::subscribers::notify::run_maintenance_announcer(

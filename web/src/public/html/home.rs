@@ -29,6 +29,7 @@ pub fn page(cx: &Ctx<'_>, period: &str) -> String {
         (incidents(cx))
         (maintenances(cx))
         (components(cx, period))
+        (metrics(cx))
         (subscribe(cx))
     };
     layout::document(cx, Which::Home, &model.title, main)
@@ -173,6 +174,85 @@ fn maintenances(cx: &Ctx<'_>) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The tenant's custom metrics: each one's latest value and the last 24 hours as a small line
+/// (its range in words for screen readers), with when it was read.
+fn metrics(cx: &Ctx<'_>) -> Markup {
+    let metrics = &cx.model.metrics;
+    html! {
+        @if !metrics.is_empty() {
+            section.metrics aria-labelledby="metrics-title" {
+                h2 #metrics-title { (cx.t("page-metrics-title")) }
+                ul.metric-list {
+                    @for m in metrics {
+                        @let decimals = usize::try_from(m.decimals).unwrap_or(2);
+                        @let figure = |v: f64| {
+                            let n = fmt::number(cx.lang, v, decimals);
+                            if m.unit.is_empty() { n } else { format!("{n} {}", m.unit) }
+                        };
+                        li.metric data-metric=(m.name) {
+                            span.metric-name { (m.name) }
+                            strong.metric-value {
+                                @match m.value {
+                                    Some(v) => (figure(v)),
+                                    None => (cx.t("page-metric-no-data")),
+                                }
+                            }
+                            (sparkline(cx, m, &figure))
+                            @if let Some(at) = m.fetched_at {
+                                small.metric-time { (fmt::t_markup(cx.lang, "page-metric-as-of", "time", &fmt::time(at))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A 120×32 line of the series, scaled to its own range.
+fn sparkline(
+    cx: &Ctx<'_>,
+    m: &api::custom_metrics::PublicMetric,
+    figure: &dyn Fn(f64) -> String,
+) -> Markup {
+    const W: f64 = 120.0;
+    const H: f64 = 32.0;
+    let (Some(first), Some(last)) = (m.series.first(), m.series.last()) else {
+        return html! {};
+    };
+    let (min, max) = m
+        .series
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, v)| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let span_t = (last.0 - first.0).max(1) as f64;
+    let span_v = if max > min { max - min } else { 1.0 };
+    let points: Vec<String> = m
+        .series
+        .iter()
+        .map(|(t, v)| {
+            let x = (*t - first.0) as f64 / span_t * W;
+            let y = H - 2.0 - (v - min) / span_v * (H - 4.0);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    let label = cx.t_args(
+        "page-metric-chart",
+        &[
+            ("name", m.name.as_str()),
+            ("min", figure(min).as_str()),
+            ("max", figure(max).as_str()),
+        ],
+    );
+    html! {
+        svg.sparkline viewBox={ "0 0 " (W) " " (H) } width=(W) height=(H) role="img" aria-label=(label) {
+            title { (label) }
+            polyline fill="none" stroke="currentColor" stroke-width="1.5" points=(points.join(" ")) {}
         }
     }
 }
