@@ -288,7 +288,11 @@ pub async fn fetch(
     let end = end_ms.div_euclid(1000);
     let (end_text, start_text) = (
         format!("{}.{:03}", end, end_ms.rem_euclid(1000)),
-        format!("{}.{:03}", end - SERIES_HOURS * 3600, end_ms.rem_euclid(1000)),
+        format!(
+            "{}.{:03}",
+            end - SERIES_HOURS * 3600,
+            end_ms.rem_euclid(1000)
+        ),
     );
     let mut url = url::Url::parse(&format!(
         "{}/api/v1/query_range",
