@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         crate::monitors::routes::list_monitors,
         crate::monitors::routes::get_monitor,
         crate::monitors::analytics::monitor_analytics,
+        crate::monitors::health::monitor_health,
         crate::monitors::routes::replace_monitor,
         crate::monitors::routes::delete_monitor,
         crate::heartbeats::issue_url,

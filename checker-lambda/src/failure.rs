@@ -41,6 +41,8 @@ pub enum Failure {
     AssertionFailed,
     /// Slower than the monitor's degraded or down threshold.
     Slow,
+    /// The service's health document says one of its dependencies (or itself) is failing.
+    DependencyDown,
     /// A kind this version does not know (a newer checker's).
     #[serde(other)]
     Other,
@@ -91,6 +93,7 @@ impl Failure {
             Failure::Redirect => "redirect not followed".into(),
             Failure::AssertionFailed => "assertion failed".into(),
             Failure::Slow => "slow response".into(),
+            Failure::DependencyDown => "a dependency is failing".into(),
             Failure::Other => "check failed".into(),
         }
     }

@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod dns;
 pub mod failure;
 pub mod guard;
+pub mod health;
 pub mod local;
 pub mod plan;
 pub mod probe;

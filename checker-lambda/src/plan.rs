@@ -193,6 +193,12 @@ pub struct ResultDetail {
     /// 1 for the first attempt, 2 for the first retry, ...
     #[serde(default)]
     pub attempt: u8,
+    /// What the health document said (monitors with `health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::HealthReport>,
+    /// The document's first bytes, for the tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_document: Option<String>,
 }
 
 impl ResultDetail {
@@ -207,6 +213,8 @@ impl ResultDetail {
             cert_days_left: outcome.cert_days_left,
             timings: outcome.timings.clone(),
             attempt: outcome.attempt,
+            health: outcome.health.clone(),
+            health_document: outcome.health_document.clone(),
         }
     }
 }

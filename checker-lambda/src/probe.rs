@@ -206,6 +206,12 @@ pub struct CheckOutcome {
     /// DNS checks: the answers of the asked type, as text.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_answers: Vec<String>,
+    /// HTTP checks with `health`: what the health document said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::HealthReport>,
+    /// … and the document itself, its first [`crate::health::DOCUMENT_MAX`] bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_document: Option<String>,
 }
 
 impl CheckOutcome {
@@ -243,6 +249,8 @@ impl CheckOutcome {
             cert_hostname_match: None,
             dns_rcode: None,
             dns_answers: Vec::new(),
+            health: None,
+            health_document: None,
         }
     }
 }
@@ -332,6 +340,9 @@ pub enum ProbeError {
     /// Failed assertions, each with expected vs actual.
     #[error("{}", .0.join("; "))]
     Assertions(Vec<String>),
+    /// The health document says a dependency (or the service) is down; names them.
+    #[error("{0}")]
+    Health(String),
     /// `resolver` is the address the spec named, or "the platform resolver".
     #[error("dns query to {resolver} failed: {message}")]
     DnsQuery { resolver: String, message: String },
@@ -379,6 +390,7 @@ impl ProbeError {
             ProbeError::UnexpectedStatus { got, .. } => Failure::HttpStatus { code: *got },
             ProbeError::Redirect { .. } | ProbeError::TooManyRedirects { .. } => Failure::Redirect,
             ProbeError::Assertions(_) | ProbeError::DnsAnswer(_) => Failure::AssertionFailed,
+            ProbeError::Health(_) => Failure::DependencyDown,
             ProbeError::Certificate { reason, .. } => Failure::TlsError { reason: *reason },
         }
     }
@@ -606,7 +618,7 @@ impl Prober {
                 parse_http_url(&url).map_err(|m| ProbeError::InvalidSpec(format!("url: {m}")))?;
             let ips = self.resolve(&target.host, target.port, attempt).await?;
             let stream = connect_any(&ips, target.port, self.loopback_source, attempt).await?;
-            let keep_body = assertions::needs_body(&spec.assertions);
+            let keep_body = assertions::needs_body(&spec.assertions) || spec.health.is_some();
             let request = RequestParts {
                 method: &method,
                 headers: &headers,
@@ -678,6 +690,33 @@ impl Prober {
                 }
             }
 
+            // A health document is read whatever the status (a failing service answers 503
+            // with the document that says why): a dependency at fault is named.
+            let mut degraded = None;
+            if spec.health.is_some() {
+                match crate::health::parse(&response.body) {
+                    Ok(report) => {
+                        let problem = report.problem();
+                        let verdict = report.verdict();
+                        attempt.outcome.health_document =
+                            Some(crate::health::kept_document(&response.body));
+                        attempt.outcome.health = Some(report);
+                        match (verdict, problem) {
+                            (crate::health::HealthStatus::Down, Some(problem)) => {
+                                return Err(ProbeError::Health(problem));
+                            }
+                            (crate::health::HealthStatus::Degraded, Some(problem)) => {
+                                degraded = Some((Failure::DependencyDown, problem));
+                            }
+                            _ => {}
+                        }
+                    }
+                    Err(why) if spec.status_is_expected(response.code) => {
+                        return Err(ProbeError::Assertions(vec![why]));
+                    }
+                    Err(_) => {}
+                }
+            }
             if !spec.status_is_expected(response.code) {
                 return Err(ProbeError::UnexpectedStatus {
                     expected: spec.expected_status_label(),
@@ -702,7 +741,7 @@ impl Prober {
                     return Ok(Some(expiry_warning(&attempt.outcome, days)));
                 }
             }
-            return Ok(None);
+            return Ok(degraded);
         }
     }
 

@@ -269,6 +269,29 @@ struct Batch {
     reported: Vec<ReportedResult>,
 }
 
+/// About how large a fast-path report may grow before it is sent (health documents make
+/// results large; the API reads a report of up to 2 MiB).
+pub const MAX_REPORT_BYTES: usize = 512 * 1024;
+
+impl Batch {
+    /// An estimate of the reported results' JSON size: what health documents add dominates.
+    fn reported_bytes(&self) -> usize {
+        self.reported
+            .iter()
+            .map(|r| {
+                let health = r.detail.as_ref().map_or(0, |d| {
+                    d.health_document.as_ref().map_or(0, String::len)
+                        + d.health.as_ref().map_or(0, |h| {
+                            h.dependencies.len()
+                                * (crate::health::NAME_MAX + crate::health::OUTPUT_MAX + 64)
+                        })
+                });
+                512 + health
+            })
+            .sum()
+    }
+}
+
 pub async fn run_checks<P, S, F>(
     event: &CheckEvent,
     prober: &Prober,
@@ -392,7 +415,7 @@ where
                         state.done = last;
                         record(&mut batch, &mut tally, check, &event.region, &outcome, last, check.due_at.unwrap_or(scheduled_at), options);
                         flush_at.get_or_insert_with(|| tokio::time::Instant::now() + RESULT_LINGER);
-                        if batch.rows.len() >= MAX_BATCH_ROWS {
+                        if batch.rows.len() >= MAX_BATCH_ROWS || batch.reported_bytes() >= MAX_REPORT_BYTES {
                             flush(&mut batch);
                             flush_at = None;
                         }

@@ -235,6 +235,11 @@ pub struct HttpSpec {
     /// https only: a certificate expiring within this many days makes the check `Degraded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_expiry_days: Option<u32>,
+    /// Read the response as a health document ([`crate::health`]): a dependency it says is down
+    /// makes the check down (naming it), one degraded makes it degraded, and the document and
+    /// its dependencies are kept with the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthOptions>,
     #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub retries: u8,
     #[serde(
@@ -242,6 +247,17 @@ pub struct HttpSpec {
         skip_serializing_if = "is_default_backoff"
     )]
     pub retry_backoff_ms: u32,
+}
+
+/// How a health document is used (`{}` for the defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HealthOptions {
+    /// Show the dependencies on the public status page, under the monitor's component, each
+    /// with its status and timing. Default false: the tenant sees them, visitors do not.
+    #[serde(default)]
+    pub show_on_page: bool,
 }
 
 /// A check on the response, beyond its status code.
@@ -833,6 +849,7 @@ impl HttpSpec {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             assertions: Vec::new(),
             cert_expiry_days: None,
+            health: None,
             retries: 0,
             retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
         }

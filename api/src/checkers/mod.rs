@@ -89,7 +89,8 @@ impl PlanQuery {
 /// re-check, exactly the named monitors among those enabled in `region`, due or not (ids of
 /// other regions' or disabled monitors are left out without a word: the checker learns nothing
 /// of them). Checks whose every result the engine wants are marked `report_always`: re-checks,
-/// and monitors whose confirmed state is not operational.
+/// monitors whose confirmed state is not operational, and monitors reading a health document
+/// (its latest one is kept from every result).
 pub async fn work_plan(
     db: &PgPool,
     event: &CheckEvent,
@@ -140,13 +141,15 @@ pub async fn work_plan(
             }
         };
         let last_status = last_status.as_deref().and_then(parse_status);
+        // The latest health document is kept from every result, not only from changes.
+        let health = matches!(&spec, checker::spec::MonitorSpec::Http(h) if h.health.is_some());
         for due_at in due {
             checks.push(PlannedCheck {
                 monitor_id,
                 tenant_id,
                 spec: spec.clone(),
                 last_status,
-                report_always: recheck || not_operational,
+                report_always: recheck || not_operational || health,
                 due_at,
             });
         }

@@ -57,6 +57,7 @@ fn phase_of(failure: &checker::failure::Failure) -> &'static str {
             phase: Some(P::Transfer),
         } => "transfer",
         F::AssertionFailed => "assertion",
+        F::DependencyDown => "dependency",
         F::Slow => "timing",
         F::InvalidSpec => "configuration",
         F::Timeout { phase: None } | F::Other => "unknown",

@@ -2,6 +2,7 @@
 //! The routes are in [`routes`], the uptime and latency figures in [`analytics`].
 
 pub mod analytics;
+pub mod health;
 pub(crate) mod routes;
 
 pub use routes::routes;

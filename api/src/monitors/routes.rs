@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
             get(get_monitor).put(replace_monitor).delete(delete_monitor),
         )
         .merge(super::analytics::routes())
+        .merge(super::health::routes())
 }
 
 #[utoipa::path(

@@ -103,3 +103,7 @@ page-metrics-title = Kennzahlen
 page-metric-no-data = Keine Daten
 page-metric-as-of = Stand { $time }
 page-metric-chart = { $name } in den letzten 24 Stunden: von { $min } bis { $max }
+page-dependencies-label = Abhängigkeiten von { $component }
+page-dependency-up = In Betrieb
+page-dependency-degraded = Eingeschränkt
+page-dependency-down = Ausgefallen

@@ -103,3 +103,7 @@ page-metrics-title = Metrics
 page-metric-no-data = No data
 page-metric-as-of = as of { $time }
 page-metric-chart = { $name } over the last 24 hours: from { $min } to { $max }
+page-dependencies-label = What { $component } depends on
+page-dependency-up = Operational
+page-dependency-degraded = Degraded
+page-dependency-down = Down

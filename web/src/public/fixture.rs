@@ -153,6 +153,7 @@ fn component(
         } else {
             Vec::new()
         },
+        dependencies: Vec::new(),
     }
 }
 

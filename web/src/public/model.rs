@@ -112,6 +112,57 @@ pub struct ComponentModel {
     pub phases: Vec<PhaseModel>,
     /// Per region, only when [`PageModel::show_region_detail`]; sorted by region.
     pub regions: Vec<RegionModel>,
+    /// The dependencies the health documents of its monitors name (monitors whose `health`
+    /// says `show_on_page`), by name.
+    #[serde(default)]
+    pub dependencies: Vec<DependencyModel>,
+}
+
+/// A dependency a health document names, as the page shows it: the worst status any region
+/// saw at its last check, and the timing of the most recent one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencyModel {
+    pub name: String,
+    /// `up`, `degraded` or `down`.
+    pub status: String,
+    pub duration_ms: Option<f64>,
+}
+
+/// The dependencies of each component, from the latest health report of each (monitor, region)
+/// (`reports`: component, report, newest first).
+fn component_dependencies(
+    reports: &[(Uuid, checker::health::HealthReport)],
+) -> HashMap<Uuid, Vec<DependencyModel>> {
+    let mut by_component: HashMap<Uuid, Vec<(DependencyModel, checker::health::HealthStatus)>> =
+        HashMap::new();
+    for (component, report) in reports {
+        let list = by_component.entry(*component).or_default();
+        for d in &report.dependencies {
+            match list.iter_mut().find(|(m, _)| m.name == d.name) {
+                Some((model, worst)) => {
+                    if d.status > *worst {
+                        *worst = d.status;
+                        model.status = d.status.label().to_owned();
+                    }
+                }
+                None => list.push((
+                    DependencyModel {
+                        name: d.name.clone(),
+                        status: d.status.label().to_owned(),
+                        duration_ms: d.duration_ms,
+                    },
+                    d.status,
+                )),
+            }
+        }
+    }
+    by_component
+        .into_iter()
+        .map(|(c, mut list)| {
+            list.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            (c, list.into_iter().map(|(m, _)| m).collect())
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +352,7 @@ pub async fn load(
     regions.sort();
     regions.dedup();
 
+    let mut dependencies = component_dependencies(&rows.health);
     let mut components = Vec::new();
     for (row, group) in rows.components.iter().zip(&groups_of_monitors) {
         let monitors: Vec<&MonitorStatus> = snapshot
@@ -357,6 +409,7 @@ pub async fn load(
             } else {
                 Vec::new()
             },
+            dependencies: dependencies.remove(&row.id).unwrap_or_default(),
         });
     }
 
@@ -795,6 +848,9 @@ struct PageRows {
     incidents: Vec<IncidentModel>,
     maintenances: Vec<MaintenanceModel>,
     metrics: Vec<api::custom_metrics::PublicMetric>,
+    /// The latest health report of each (monitor, region) that shows its dependencies:
+    /// (component, report), newest first.
+    health: Vec<(Uuid, checker::health::HealthReport)>,
 }
 
 async fn read_page_rows(
@@ -825,6 +881,17 @@ async fn read_page_rows(
     let incidents = read_incidents(db, tenant_id, &names).await?;
     let maintenances = read_maintenances(db, tenant_id, &names).await?;
     let metrics = api::custom_metrics::public(db, tenant_id).await?;
+    let health: Vec<(Uuid, sqlx::types::Json<checker::health::HealthReport>)> = sqlx::query_as(
+        "SELECT m.component_id, s.detail -> 'health' FROM monitors m \
+         JOIN monitor_region_state s ON s.monitor_id = m.id \
+         WHERE m.tenant_id = $1 AND m.enabled AND m.component_id IS NOT NULL \
+           AND m.spec -> 'health' ->> 'show_on_page' = 'true' AND s.detail ? 'health' \
+         ORDER BY s.last_checked_at DESC",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?;
+    let health = health.into_iter().map(|(c, r)| (c, r.0)).collect();
     Ok(PageRows {
         groups,
         components,
@@ -832,6 +899,7 @@ async fn read_page_rows(
         incidents,
         maintenances,
         metrics,
+        health,
     })
 }
 

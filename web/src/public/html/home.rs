@@ -339,6 +339,9 @@ fn component_markup(cx: &Ctx<'_>, c: &ComponentModel, period: &str) -> Markup {
                 span.uptime-window { (cx.t_args("page-uptime-window", &[("window", &window_label)])) }
             }
             (bars(cx, c))
+            @if !c.dependencies.is_empty() {
+                (dependencies(cx, c))
+            }
             @if c.p50_24h_ms.is_some() || c.p95_24h_ms.is_some() {
                 p.latency {
                     (cx.t_args("page-latency-24h", &[
@@ -351,6 +354,26 @@ fn component_markup(cx: &Ctx<'_>, c: &ComponentModel, period: &str) -> Markup {
             (phases(cx, &c.name, &c.phases))
             @if model.show_region_detail && !c.regions.is_empty() {
                 (regions(cx, c))
+            }
+        }
+    }
+}
+
+/// The dependencies the component's health documents name: a list of sub-components, each
+/// with its status (in words, not only colour) and its own timing.
+fn dependencies(cx: &Ctx<'_>, c: &ComponentModel) -> Markup {
+    html! {
+        ul.dependencies aria-label=(cx.t_args("page-dependencies-label", &[("component", &c.name)])) {
+            @for d in &c.dependencies {
+                li.dependency data-dependency=(d.name) data-status=(d.status) {
+                    span.dependency-name { (d.name) }
+                    " "
+                    span.dependency-status { (cx.t(&format!("page-dependency-{}", d.status))) }
+                    @if let Some(ms) = d.duration_ms {
+                        " · "
+                        span.dependency-time { (fmt::ms(cx.lang, Some(ms))) }
+                    }
+                }
             }
         }
     }
