@@ -121,11 +121,35 @@ pub const WEBSITE_SWITCH: &str = "website";
 /// Endpoints with known behaviour: `/up` answers at once, `/slow` after 1.2 s, `/flaky` fails
 /// every third request, `/down` always answers 503, `/switch/{name}` is up until someone breaks
 /// it (the inbox page's buttons, for `website`; tests, for any name), everywhere or for one
-/// pseudo-region. `/hooks/demo` receives the demo's signed webhooks.
+/// pseudo-region. `/health` is a Spring Boot style health document whose `search-index`
+/// dependency fails when `/flaky` last did. `/hooks/demo` receives the demo's signed webhooks.
 pub fn targets_router(inbox: Arc<DemoInbox>) -> Router {
     let hits = Arc::new(AtomicU64::new(0));
+    let seen = hits.clone();
     Router::new()
         .route("/up", get(|| async { "ok" }))
+        .route(
+            "/health",
+            get(move || {
+                // The search index is down while the flaky target's last answer was a failure.
+                let index_down = seen.load(Ordering::Relaxed) % 3 == 0;
+                async move {
+                    let index = if index_down {
+                        serde_json::json!({ "status": "DOWN", "details": { "error": "index rebuilding" } })
+                    } else {
+                        serde_json::json!({ "status": "UP", "details": { "duration_ms": 12 } })
+                    };
+                    axum::Json(serde_json::json!({
+                        "status": if index_down { "DOWN" } else { "UP" },
+                        "components": {
+                            "database": { "status": "UP", "details": { "duration_ms": 3 } },
+                            "search-index": index,
+                            "cache": { "status": "UP", "details": { "duration_ms": 1 } }
+                        }
+                    }))
+                }
+            }),
+        )
         .route("/switch/{name}", get(switch_target))
         .route("/inbox", get(inbox_page))
         .route("/inbox/website", post(toggle_website))
@@ -456,6 +480,7 @@ pub const DEMO_MONITORS: &[(&str, &str, &str, Option<u32>)] = &[
     ("Website", "Website", "/switch/website", None),
     ("Checkout API", "API", "/slow", Some(1000)),
     ("Search", "API", "/flaky", None),
+    ("API health", "API", "/health", None),
     ("Legacy billing", "Billing", "/down", None),
 ];
 
@@ -507,7 +532,7 @@ pub async fn seed(app: &AppState, targets: SocketAddr, inbox: &DemoInbox) -> any
                 .bind(component)
                 .fetch_one(&app.db)
                 .await?;
-        let input: MonitorInput = serde_json::from_value(serde_json::json!({
+        let mut spec = serde_json::json!({
             "name": name,
             "type": "http",
             "url": format!("http://{targets}{path}"),
@@ -515,7 +540,12 @@ pub async fn seed(app: &AppState, targets: SocketAddr, inbox: &DemoInbox) -> any
             "degraded_above_ms": degraded_above_ms,
             "interval_seconds": 30,
             "component_id": component_id,
-        }))?;
+        });
+        if *path == "/health" {
+            // Its dependencies show under the API component on the page.
+            spec["health"] = serde_json::json!({ "show_on_page": true });
+        }
+        let input: MonitorInput = serde_json::from_value(spec)?;
         match existing.iter().find(|m| m.name == *name) {
             None => {
                 api::monitors::create(&app.db, tenant.id, &input, &app.config.regions).await?;
