@@ -100,7 +100,7 @@ async fn dependencies_are_kept_per_region_and_shown_under_their_component(pool: 
                 "component_id": internal["id"], "health": {} }),
     )
     .await;
-    assert_eq!(shown["spec"]["health"]["show_on_page"], true, "{shown}");
+    assert_eq!(shown["health"]["show_on_page"], true, "{shown}");
     let id = shown["id"].as_str().unwrap().to_owned();
 
     let api = ApiClient::new(&base, SECRET).unwrap();
