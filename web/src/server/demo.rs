@@ -132,7 +132,7 @@ pub fn targets_router(inbox: Arc<DemoInbox>) -> Router {
             "/health",
             get(move || {
                 // The search index is down while the flaky target's last answer was a failure.
-                let index_down = seen.load(Ordering::Relaxed) % 3 == 0;
+                let index_down = seen.load(Ordering::Relaxed).is_multiple_of(3);
                 async move {
                     let index = if index_down {
                         serde_json::json!({ "status": "DOWN", "details": { "error": "index rebuilding" } })
