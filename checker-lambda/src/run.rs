@@ -267,29 +267,23 @@ struct CheckState {
 struct Batch {
     rows: Vec<CheckRow>,
     reported: Vec<ReportedResult>,
+    /// [`estimated_size`] of `reported`, kept as results are added.
+    reported_bytes: usize,
 }
 
 /// About how large a fast-path report may grow before it is sent (health documents make
 /// results large; the API reads a report of up to 2 MiB).
 pub const MAX_REPORT_BYTES: usize = 512 * 1024;
 
-impl Batch {
-    /// An estimate of the reported results' JSON size: what health documents add dominates.
-    fn reported_bytes(&self) -> usize {
-        self.reported
-            .iter()
-            .map(|r| {
-                let health = r.detail.as_ref().map_or(0, |d| {
-                    d.health_document.as_ref().map_or(0, String::len)
-                        + d.health.as_ref().map_or(0, |h| {
-                            h.dependencies.len()
-                                * (crate::health::NAME_MAX + crate::health::OUTPUT_MAX + 64)
-                        })
-                });
-                512 + health
+/// About how large a reported result's JSON is: what health documents add dominates.
+fn estimated_size(result: &ReportedResult) -> usize {
+    let health = result.detail.as_ref().map_or(0, |d| {
+        d.health_document.as_ref().map_or(0, String::len)
+            + d.health.as_ref().map_or(0, |h| {
+                h.dependencies.len() * (crate::health::NAME_MAX + crate::health::OUTPUT_MAX + 64)
             })
-            .sum()
-    }
+    });
+    512 + health
 }
 
 pub async fn run_checks<P, S, F>(
@@ -383,6 +377,7 @@ where
         let mut batch = Batch {
             rows: Vec::new(),
             reported: Vec::new(),
+            reported_bytes: 0,
         };
         let mut flush_at: Option<tokio::time::Instant> = None;
         let flush = |batch: &mut Batch| {
@@ -392,6 +387,7 @@ where
             if !batch.reported.is_empty() {
                 let _ = report_tx.send(std::mem::take(&mut batch.reported));
             }
+            batch.reported_bytes = 0;
         };
         let mut tally = RunSummary::default();
         loop {
@@ -415,7 +411,7 @@ where
                         state.done = last;
                         record(&mut batch, &mut tally, check, &event.region, &outcome, last, check.due_at.unwrap_or(scheduled_at), options);
                         flush_at.get_or_insert_with(|| tokio::time::Instant::now() + RESULT_LINGER);
-                        if batch.rows.len() >= MAX_BATCH_ROWS || batch.reported_bytes() >= MAX_REPORT_BYTES {
+                        if batch.rows.len() >= MAX_BATCH_ROWS || batch.reported_bytes >= MAX_REPORT_BYTES {
                             flush(&mut batch);
                             flush_at = None;
                         }
@@ -616,7 +612,7 @@ fn record(
         || outcome.status != CheckStatus::Up
         || check.last_status != Some(outcome.status)
     {
-        batch.reported.push(ReportedResult {
+        let result = ReportedResult {
             monitor_id: check.monitor_id,
             tenant_id: check.tenant_id,
             status: outcome.status,
@@ -625,7 +621,9 @@ fn record(
             error: outcome.error.clone(),
             failure: outcome.failure,
             detail: Some(crate::plan::ResultDetail::of(outcome)),
-        });
+        };
+        batch.reported_bytes += estimated_size(&result);
+        batch.reported.push(result);
     }
 }
 

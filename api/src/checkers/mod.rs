@@ -331,6 +331,24 @@ pub async fn record_results(
     Ok(outcome)
 }
 
+/// A checker's signed JSON body (`what` names it in errors): the signature checked, then the
+/// body read, and the region it speaks for must be the one that signed.
+async fn signed_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    what: &str,
+    region_of: impl Fn(&T) -> &String,
+) -> ApiResult<T> {
+    let signed_region = verify_signature(state, method, uri, headers, body).await?;
+    let value: T =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))?;
+    same_region(&signed_region, region_of(&value))?;
+    Ok(value)
+}
+
 pub async fn results_handler(
     State(state): State<AppState>,
     method: Method,
@@ -338,10 +356,16 @@ pub async fn results_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
-    let signed_region = verify_signature(&state, &method, &uri, &headers, &body).await?;
-    let report: FastPathReport = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("results report: {e}")))?;
-    same_region(&signed_region, &report.region)?;
+    let report: FastPathReport = signed_body(
+        &state,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        "results report",
+        |r: &FastPathReport| &r.region,
+    )
+    .await?;
     check_result_times(&report, Utc::now())?;
     let recorded = record_results(&state.db, &state.config.regions, &report).await?;
     for result in &report.results {
@@ -385,10 +409,16 @@ pub async fn runs_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let signed_region = verify_signature(&state, &method, &uri, &headers, &body).await?;
-    let summary: checker::run::RunSummary = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("run summary: {e}")))?;
-    same_region(&signed_region, &summary.region)?;
+    let summary: checker::run::RunSummary = signed_body(
+        &state,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        "run summary",
+        |s: &checker::run::RunSummary| &s.region,
+    )
+    .await?;
     for (phase, histogram) in summary.phases.by_name() {
         if !histogram.well_formed() {
             return Err(ApiError::field(
